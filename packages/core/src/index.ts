@@ -1,0 +1,31 @@
+export { EdgemlError, userError, checkFailed, isEdgemlError, errorMessage, type ExitCode } from './errors.js';
+export { canonicalJson } from './canonical.js';
+export { writeFileAtomic, sha256Hex, sha256File } from './fsutil.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
+export { topics, TOPIC_ROOT, deviceIdOfTopic, validName } from './topics.js';
+export * from './schemas.js';
+export {
+  generateKeyPair,
+  keyIdOf,
+  signEnvelope,
+  hasValidSignature,
+  signReleaseKey,
+  generateKeyDir,
+  rotateReleaseKey,
+  readKeyPair,
+  loadReleaseSigner,
+  keyFiles,
+  type KeyPair,
+  type ReleaseSigner,
+} from './signing.js';
+export {
+  verifyRelease,
+  RefusedError,
+  ArtifactChecker,
+  checkArtifactBytes,
+  refusalReasons,
+  type RefusalReason,
+  type VerifyOptions,
+  type VerifiedRelease,
+} from './verify.js';
+export { readJsonFile, loadAgentConfig } from './config.js';

@@ -1,0 +1,150 @@
+/**
+ * Schemas of everything that crosses a boundary: signed manifests, MQTT payloads, config
+ * files. Parse at the edge with these; inside, trust the inferred types.
+ */
+import { z } from 'zod';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
+const name = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-'");
+const finite = z.number().refine(Number.isFinite, 'a finite number');
+
+export const TaskSchema = z.enum(['classification', 'regression']);
+export type Task = z.infer<typeof TaskSchema>;
+
+/** How raw feature values become model input; fitted on the training split only. */
+export const PreprocessingSchema = z.object({
+  kind: z.literal('standardize'),
+  mean: z.array(finite),
+  std: z.array(finite.refine((v) => v > 0, 'a positive std')),
+  /** Regression targets are standardised for training; outputs are mapped back with these. */
+  target: z.object({ mean: finite, std: finite }).optional(),
+});
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+/** What a model takes and gives, as the device must know it to serve the model. */
+export const ModelSpecSchema = z
+  .object({
+    task: TaskSchema,
+    target: z.string(),
+    features: z.array(z.string()).min(1),
+    /** Shape of one row as the model sees it, e.g. [64] or [8, 8, 1]. */
+    inputShape: z.array(z.number().int().positive()).min(1),
+    labels: z.array(z.string()).optional(),
+    preprocessing: PreprocessingSchema,
+  })
+  .refine((s) => s.preprocessing.mean.length === s.features.length && s.preprocessing.std.length === s.features.length, {
+    message: 'preprocessing has one mean and std per feature',
+  })
+  .refine((s) => s.inputShape.reduce((a, b) => a * b, 1) === s.features.length, { message: 'inputShape covers every feature' })
+  .refine((s) => s.task === 'regression' || (s.labels?.length ?? 0) >= 2, { message: 'a classifier has at least two labels' });
+export type ModelSpec = z.infer<typeof ModelSpecSchema>;
+
+export const ArtifactFormatSchema = z.enum(['tfjs-layers', 'tfjs-uint8', 'tfjs-float16', 'tflite-int8', 'tflite-float32']);
+export type ArtifactFormat = z.infer<typeof ArtifactFormatSchema>;
+
+export const ArtifactRefSchema = z.object({
+  sha256,
+  size: z.number().int().nonnegative(),
+  format: ArtifactFormatSchema,
+  runtime: z.string(),
+  /** Transfer in chunks of this many bytes; each chunk's sha256 lets a download resume safely. */
+  chunkSize: z.number().int().positive(),
+  chunks: z.array(sha256),
+});
+export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
+
+export const BudgetsSchema = z.object({
+  p95Ms: finite.positive().optional(),
+  maxErrorRate: finite.min(0).max(1).optional(),
+});
+
+export const ReleaseSchema = z.object({
+  type: z.literal('release'),
+  model: name,
+  version: z.number().int().positive(),
+  channel: name,
+  created: z.string(),
+  expires: z.string(),
+  artifact: ArtifactRefSchema,
+  spec: ModelSpecSchema,
+  /** Figures the hub measured on the test split in the device runtime. */
+  validation: z.record(z.string(), finite),
+  budgets: BudgetsSchema,
+  /** Raw rows and the outputs the hub got for them: the agent's self-test after install. */
+  selfTest: z.object({ rows: z.array(z.array(finite)), expected: z.array(z.array(finite)), tolerance: finite.nonnegative() }),
+});
+export type Release = z.infer<typeof ReleaseSchema>;
+
+export const ReleaseKeyDocSchema = z.object({
+  type: z.literal('release-key'),
+  keyid: sha256,
+  publicKey: z.string(),
+  created: z.string(),
+  expires: z.string(),
+});
+export type ReleaseKeyDoc = z.infer<typeof ReleaseKeyDocSchema>;
+
+export const SignatureSchema = z.object({ keyid: z.string(), sig: z.string() });
+export const envelopeOf = <T extends z.ZodTypeAny>(signed: T) =>
+  z.object({ signed, signatures: z.array(SignatureSchema).min(1) });
+export type Envelope<T> = { signed: T; signatures: { keyid: string; sig: string }[] };
+
+/**
+ * What travels on a release topic and what `edgeml sign` writes: the release envelope plus the
+ * root-signed document that vouches for the key that signed it.
+ */
+export const SignedReleaseSchema = z.object({
+  signed: z.unknown(),
+  signatures: z.array(SignatureSchema),
+  releaseKey: z.object({ signed: z.unknown(), signatures: z.array(SignatureSchema) }),
+});
+export type SignedRelease = { signed: Release; signatures: { keyid: string; sig: string }[]; releaseKey: Envelope<ReleaseKeyDoc> };
+
+export const AgentStateIdSchema = z.enum([
+  'idle',
+  'downloading',
+  'verifying',
+  'installing',
+  'probation',
+  'committed',
+  'rolling-back',
+  'failed',
+]);
+
+export const DeviceStatusSchema = z.object({
+  deviceId: name,
+  online: z.boolean(),
+  /** `active` once a version is committed and serving; otherwise the update step under way. */
+  state: z.string(),
+  model: z.string().nullable(),
+  version: z.number().int().nullable(),
+  sha256: z.string().nullable(),
+  previousVersion: z.number().int().nullable(),
+  health: z.enum(['ok', 'degraded', 'failed', 'unknown']),
+  lastError: z.string().nullable(),
+  updatedAt: z.string(),
+});
+export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
+
+export const AgentConfigSchema = z.object({
+  deviceId: name,
+  dataDir: z.string(),
+  model: name,
+  channel: name.default('stable'),
+  broker: z.object({
+    url: z.string(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+  }),
+  /** Path to the pinned root public key (PEM). */
+  rootKey: z.string(),
+  api: z
+    .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(0), token: z.string().optional() })
+    .default({ host: '127.0.0.1', port: 0 }),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/** One line naming every problem zod found, with its path: what a user sees. */
+export function describeZodError(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}

@@ -1,0 +1,32 @@
+/**
+ * MQTT topic names, in one place. Every topic lives under `edgeml/v1/` so a broker can be
+ * shared with other applications and a future protocol version can run beside this one.
+ * docs/PROTOCOL.md describes each topic; keep the two in step.
+ */
+export const TOPIC_ROOT = 'edgeml/v1';
+
+const segment = (kind: string, value: string): string => {
+  // A topic level must not contain wildcards or separators, or a device could subscribe to,
+  // or publish under, more than its own subtree.
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(value)) throw new Error(`invalid ${kind} "${value}": use letters, digits, '.', '_' or '-'`);
+  return value;
+};
+
+export const topics = {
+  release: (model: string, channel: string) => `${TOPIC_ROOT}/releases/${segment('model', model)}/${segment('channel', channel)}`,
+  artifactChunk: (sha256: string, index: number) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/${index}`,
+  artifactChunks: (sha256: string) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/+`,
+  status: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/status`,
+  allStatuses: () => `${TOPIC_ROOT}/devices/+/status`,
+  telemetry: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/telemetry`,
+  allTelemetry: () => `${TOPIC_ROOT}/devices/+/telemetry`,
+} as const;
+
+/** The device id in a `devices/{id}/...` topic, or undefined when the topic is not one. */
+export function deviceIdOfTopic(topic: string): string | undefined {
+  const parts = topic.split('/');
+  if (parts.length < 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[2] !== 'devices') return undefined;
+  return parts[3];
+}
+
+export const validName = (kind: string, value: string): string => segment(kind, value);

@@ -1,0 +1,1 @@
+export type { ModelRuntime, RuntimeInfo, RuntimeLoader, RuntimeRegistry } from './runtime/types.js';
