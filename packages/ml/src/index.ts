@@ -1,1 +1,15 @@
 export type { ModelRuntime, RuntimeInfo, RuntimeLoader, RuntimeRegistry } from './runtime/types.js';
+export { tfjsWasmLoader, loadTfjsCpu } from './runtime/tfjs.js';
+export { saveBundle, loadBundle, readBundle } from './runtime/bundle.js';
+export { readCsvFile, parseCsv, type CsvTable } from './data/csv.js';
+export { buildDataset, subset, type Dataset, type DataReport, type ColumnReport, type BuildOptions } from './data/dataset.js';
+export { splitDataset, type Splits, type SplitOptions } from './data/split.js';
+export { seededRandom, shuffleInPlace } from './data/rng.js';
+export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outputsToTargets, type Prediction } from './preprocess/preprocess.js';
+export { encodeRows, encodeRow, mapColumns, InputError } from './preprocess/input.js';
+export { trainModel, type TrainOptions, type TrainResult, type EpochLog } from './train/train.js';
+export { buildModel, type Architecture } from './train/architectures.js';
+export { tf, useTrainingBackend, useWasmBackend, type TrainingBackend } from './train/backend.js';
+export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
+export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
+export { writeModelDir, readModelDir, datasetToCsv, MODEL_FILES, type ModelMeta } from './model/modeldir.js';

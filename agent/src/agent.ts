@@ -1,0 +1,234 @@
+/**
+ * The agent daemon: restores its state, serves the active slot, listens for signed releases on
+ * its model's topic, runs one update at a time, and keeps a retained status on the broker.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import {
+  RefusedError,
+  createLogger,
+  errorMessage,
+  topics,
+  verifyRelease,
+  writeFileAtomic,
+  type AgentConfig,
+  type DeviceStatus,
+  type Logger,
+  type SignedRelease,
+} from '@edgeml/core';
+import type { RuntimeRegistry } from '@edgeml/ml';
+import { startApi } from './serve/http.js';
+import { Predictor } from './serve/predictor.js';
+import { StateStore, otherSlot, type AgentState } from './state/store.js';
+import { loadSlot, runUpdate, slotEnvelope, stagedEnvelopePath, type UpdateContext } from './update/machine.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  runtimes: RuntimeRegistry;
+  log?: Logger;
+  now?: () => Date;
+}
+
+export interface Agent {
+  readonly apiUrl: string;
+  readonly predictor: Predictor;
+  status(): DeviceStatus;
+  /** Resolves when no update is running. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
+  const { config, runtimes } = opts;
+  const log = opts.log ?? createLogger({ name: `agent:${config.deviceId}` });
+  const now = opts.now ?? (() => new Date());
+  const rootPublicKeyPem = await readFile(config.rootKey, 'utf8');
+  const store = new StateStore(config.dataDir);
+  const state: AgentState = await store.load();
+  const predictor = new Predictor();
+  const aborter = new AbortController();
+  let health: DeviceStatus['health'] = 'unknown';
+  let lastError: string | null = null;
+
+  if (state.active) {
+    const slot = state.active;
+    try {
+      const envelope = JSON.parse(await readFile(slotEnvelope(config.dataDir, slot), 'utf8')) as SignedRelease;
+      predictor.swap(await loadSlot(config.dataDir, slot, envelope.signed, runtimes));
+      health = 'ok';
+      log.info('serving installed version', { version: envelope.signed.version, slot });
+    } catch (e) {
+      health = 'failed';
+      lastError = `cannot load the active slot: ${errorMessage(e)}`;
+      log.error('active slot failed to load', { error: lastError });
+    }
+  }
+
+  const status = (online = true): DeviceStatus => {
+    const active = state.active ? state.slots[state.active] : null;
+    const previous = state.active ? state.slots[otherSlot(state.active)] : null;
+    let s: string = active ? 'active' : 'idle';
+    if (state.update) s = state.update.state;
+    else if (state.lastFailure) s = active ? 'rolled-back' : 'failed';
+    if (!online) s = 'offline';
+    return {
+      deviceId: config.deviceId,
+      online,
+      state: s,
+      model: config.model,
+      version: active?.version ?? null,
+      sha256: active?.sha256 ?? null,
+      previousVersion: previous?.version ?? null,
+      health: state.lastFailure && !active ? 'failed' : health,
+      lastError: state.lastFailure ? `version ${state.lastFailure.version}: ${state.lastFailure.reason}` : lastError,
+      updatedAt: now().toISOString(),
+    };
+  };
+
+  const api = await startApi({
+    host: config.api.host,
+    port: config.api.port,
+    predictor,
+    log,
+    health: () => ({ status: predictor.active ? 'ok' : 'no-model', ...status() }),
+    ...(config.api.token ? { token: config.api.token } : {}),
+  });
+  await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
+
+  const statusTopic = topics.status(config.deviceId);
+  const mqttOptions: IClientOptions = {
+    clientId: `edgeml-agent-${config.deviceId}`,
+    reconnectPeriod: 1000,
+    connectTimeout: 10_000,
+    will: { topic: statusTopic, payload: Buffer.from(JSON.stringify(status(false))), qos: 1, retain: true },
+    ...(config.broker.username ? { username: config.broker.username, password: config.broker.password } : {}),
+  };
+  // Connect in the background: a device must serve its installed model while the broker is away.
+  const client: MqttClient = connect(config.broker.url, mqttOptions);
+  client.on('error', (e) => log.warn('mqtt error', { error: e.message }));
+  const publishStatus = () => {
+    if (!client.connected) return;
+    client.publish(statusTopic, JSON.stringify(status()), { qos: 1, retain: true }, (err) => {
+      if (err) log.warn('status publish failed', { error: err.message });
+    });
+  };
+  const releaseTopic = topics.release(config.model, config.channel);
+  client.on('connect', () => {
+    publishStatus();
+    client.subscribe(releaseTopic, { qos: 1 }, (err) => {
+      if (err) log.warn('subscribe failed', { topic: releaseTopic, error: err.message });
+    });
+  });
+
+  // One update at a time; a release arriving meanwhile waits, and only the newest one waits.
+  let pending: unknown;
+  let running: Promise<void> | undefined;
+  const ctxFor = (envelope: SignedRelease): UpdateContext => ({
+    dataDir: config.dataDir,
+    state,
+    store,
+    client,
+    log,
+    predictor,
+    runtimes,
+    envelope,
+    signal: aborter.signal,
+    onChange: publishStatus,
+  });
+
+  const accept = async (input: unknown): Promise<void> => {
+    let verified;
+    try {
+      verified = verifyRelease(input, { rootPublicKeyPem, now: now(), seenVersion: state.highestSeenVersion, model: config.model, channel: config.channel });
+    } catch (e) {
+      if (!(e instanceof RefusedError)) throw e;
+      const v = (input as { signed?: { version?: unknown; artifact?: { sha256?: unknown } } })?.signed;
+      const known = [state.active && state.slots[state.active], state.update].some((s) => s && s.version === v?.version && s.sha256 === v?.artifact?.sha256);
+      // The retained release we already run comes again after every reconnect: not an attack.
+      if (e.reason === 'rollback' && known) return;
+      log.warn('refused release', { reason: e.reason, detail: e.message });
+      state.lastFailure = { version: typeof v?.version === 'number' ? v.version : 0, reason: `refused: ${e.message}`, at: now().toISOString() };
+      await store.save(state);
+      publishStatus();
+      return;
+    }
+    const { release } = verified;
+    const envelope = input as SignedRelease;
+    state.highestSeenVersion = release.version;
+    await writeFileAtomic(stagedEnvelopePath(config.dataDir, release.artifact.sha256), JSON.stringify(envelope));
+    state.update = { state: 'downloading', version: release.version, sha256: release.artifact.sha256, slot: otherSlot(state.active), attempt: 1, transitions: 0 };
+    log.info('accepted release', { version: release.version, sha256: release.artifact.sha256 });
+    await runUpdate(ctxFor(envelope));
+  };
+
+  const drain = () => {
+    if (running) return;
+    running = (async () => {
+      while (pending !== undefined && !aborter.signal.aborted) {
+        const input = pending;
+        pending = undefined;
+        try {
+          await accept(input);
+        } catch (e) {
+          if (!aborter.signal.aborted) log.error('update failed', { error: errorMessage(e) });
+        }
+      }
+    })().finally(() => {
+      running = undefined;
+    });
+  };
+
+  client.on('message', (topic, payload) => {
+    if (topic !== releaseTopic || payload.length === 0) return;
+    try {
+      pending = JSON.parse(payload.toString('utf8'));
+    } catch {
+      pending = { malformed: true };
+    }
+    drain();
+  });
+
+  // Resume an update a crash interrupted, before taking new releases.
+  if (state.update) {
+    const upd = state.update;
+    upd.attempt++;
+    log.info('resuming update', { state: upd.state, version: upd.version, attempt: upd.attempt });
+    running = (async () => {
+      try {
+        const envelope = JSON.parse(await readFile(stagedEnvelopePath(config.dataDir, upd.sha256), 'utf8')) as SignedRelease;
+        verifyRelease(envelope, { rootPublicKeyPem, now: now(), model: config.model, channel: config.channel });
+        await runUpdate(ctxFor(envelope));
+      } catch (e) {
+        if (aborter.signal.aborted) return;
+        log.error('cannot resume the update; dropping it', { error: errorMessage(e) });
+        state.lastFailure = { version: upd.version, reason: `resume: ${errorMessage(e)}`, at: now().toISOString() };
+        state.update = null;
+        await rm(stagedEnvelopePath(config.dataDir, upd.sha256), { force: true });
+        await store.save(state);
+      }
+    })().finally(() => {
+      running = undefined;
+      drain();
+    });
+  }
+
+
+  return {
+    apiUrl: api.url,
+    predictor,
+    status: () => status(),
+    async idle() {
+      while (running) await running;
+    },
+    async close() {
+      aborter.abort(new Error('agent stopping'));
+      await running?.catch(() => undefined);
+      // A clean stop says so; the last will covers the unclean ones.
+      if (client.connected) await client.publishAsync(statusTopic, JSON.stringify(status(false)), { qos: 1, retain: true }).catch(() => undefined);
+      await client.endAsync(!client.connected);
+      await api.close();
+      predictor.swap(null)?.runtime.dispose();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { resolve } from 'node:path';
+import { runPipeline } from '@edgeml/hub';
+import { subset, useTrainingBackend, writeModelDir } from '@edgeml/ml';
+import { trainingProgress } from '../output/progress.js';
+import { deviceRuntimes } from '../runtimes.js';
+import { parseArch, parseShape, parseTask, printJson } from './options.js';
+
+export interface TrainFlags {
+  data: string;
+  target: string;
+  out: string;
+  task?: string;
+  arch: string;
+  inputShape?: string;
+  seed: number;
+  json?: boolean;
+}
+
+export async function train(o: TrainFlags): Promise<void> {
+  const task = parseTask(o.task);
+  const arch = parseArch(o.arch);
+  const inputShape = parseShape(o.inputShape);
+  const backend = await useTrainingBackend();
+  process.stderr.write(`tfjs backend for training: ${backend}${backend === 'cpu' ? ' (install @tensorflow/tfjs-node for native speed)' : ''}\n`);
+  const progress = trainingProgress();
+  const c = await runPipeline({
+    data: resolve(o.data),
+    target: o.target,
+    arch,
+    seed: o.seed,
+    runtimes: deviceRuntimes(),
+    onEpoch: progress.onEpoch,
+    ...(task ? { task } : {}),
+    ...(inputShape ? { inputShape } : {}),
+  }).finally(progress.stop);
+  const meta = await writeModelDir(resolve(o.out), {
+    artifact: c.artifact,
+    test: c.splits.test,
+    calibration: subset(c.splits.train, Array.from({ length: Math.min(256, c.splits.train.n) }, (_, i) => i)),
+    meta: {
+      format: c.format,
+      runtime: c.runtime,
+      spec: c.training.spec,
+      figures: c.figures,
+      metrics: c.evaluation.metrics,
+      training: { arch, seed: o.seed, epochs: c.training.history.length, bestEpoch: c.training.bestEpoch, backend: c.training.backend, durationMs: c.training.durationMs },
+      data: c.report,
+    },
+  });
+  if (o.json) {
+    printJson({ out: resolve(o.out), ...meta, data: undefined, metrics: c.evaluation.metrics });
+    return;
+  }
+  for (const w of c.report.warnings) process.stderr.write(`warning: ${w}\n`);
+  const figures = Object.entries(c.figures)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
+    .join(', ');
+  process.stdout.write(
+    `trained ${arch} on ${c.report.rows} rows (${c.report.task}), best epoch ${c.training.bestEpoch} of ${c.training.history.length}\n` +
+      `test split (${c.runtime}): ${figures}\nwrote ${resolve(o.out)} (${meta.sizeBytes} bytes, sha256 ${meta.sha256.slice(0, 12)})\n`,
+  );
+}

@@ -1,0 +1,175 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DeviceStatus, SignedRelease } from '@edgeml/core';
+import { migrations } from './migrations.js';
+
+export interface VersionRecord {
+  model: string;
+  version: number;
+  channel: string;
+  sha256: string;
+  sizeBytes: number;
+  format: string;
+  runtime: string;
+  metrics: Record<string, unknown>;
+  envelope: SignedRelease;
+  status: string;
+  createdAt: string;
+}
+
+export interface DeviceRecord {
+  id: string;
+  online: boolean;
+  state: string;
+  model: string | null;
+  version: number | null;
+  previousVersion: number | null;
+  health: string;
+  lastError: string | null;
+  lastSeen: string;
+}
+
+interface VersionRow {
+  model: string;
+  version: number;
+  channel: string;
+  sha256: string;
+  size_bytes: number;
+  format: string;
+  runtime: string;
+  metrics_json: string;
+  envelope_json: string;
+  status: string;
+  created_at: string;
+}
+
+const toVersion = (r: VersionRow): VersionRecord => ({
+  model: r.model,
+  version: r.version,
+  channel: r.channel,
+  sha256: r.sha256,
+  sizeBytes: r.size_bytes,
+  format: r.format,
+  runtime: r.runtime,
+  metrics: JSON.parse(r.metrics_json) as Record<string, unknown>,
+  envelope: JSON.parse(r.envelope_json) as SignedRelease,
+  status: r.status,
+  createdAt: r.created_at,
+});
+
+/** The hub's registry of models, versions and devices, in one SQLite file (WAL). */
+export class Registry {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    // WAL lets the CLI read while the hub writes; NORMAL sync is durable across process crashes.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id));
+    for (const m of migrations) {
+      if (applied.has(m.id)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, new Date().toISOString());
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT MAX(id) AS v FROM schema_migrations').get() as { v: number }).v;
+  }
+
+  nextVersion(model: string): number {
+    const row = this.db.prepare('SELECT MAX(version) AS v FROM versions WHERE model = ?').get(model) as { v: number | null };
+    return (row.v ?? 0) + 1;
+  }
+
+  addVersion(rec: Omit<VersionRecord, 'createdAt'> & { task: string }): VersionRecord {
+    const createdAt = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO models (name, task, created_at) VALUES (?, ?, ?)').run(rec.model, rec.task, createdAt);
+      this.db
+        .prepare(
+          `INSERT INTO versions (model, version, channel, sha256, size_bytes, format, runtime, metrics_json, envelope_json, status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(rec.model, rec.version, rec.channel, rec.sha256, rec.sizeBytes, rec.format, rec.runtime, JSON.stringify(rec.metrics), JSON.stringify(rec.envelope), rec.status, createdAt);
+    })();
+    return { ...rec, createdAt };
+  }
+
+  getVersion(model: string, version: number): VersionRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM versions WHERE model = ? AND version = ?').get(model, version) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  listVersions(model?: string): VersionRecord[] {
+    const rows = (model === undefined
+      ? this.db.prepare('SELECT * FROM versions ORDER BY model, version').all()
+      : this.db.prepare('SELECT * FROM versions WHERE model = ? ORDER BY version').all(model)) as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  /** The newest published version of each model and channel: what must be retained on the broker. */
+  latestPublished(): VersionRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT v.* FROM versions v
+         JOIN (SELECT model, channel, MAX(version) AS version FROM versions WHERE status = 'published' GROUP BY model, channel) m
+           ON v.model = m.model AND v.channel = m.channel AND v.version = m.version`,
+      )
+      .all() as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  upsertDevice(s: DeviceStatus): void {
+    this.db
+      .prepare(
+        `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json)
+         VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json)
+         ON CONFLICT(id) DO UPDATE SET online = @online, state = @state, model = @model, version = @version,
+           previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json`,
+      )
+      .run({
+        id: s.deviceId,
+        online: s.online ? 1 : 0,
+        state: s.state,
+        model: s.model,
+        version: s.version,
+        previousVersion: s.previousVersion,
+        health: s.health,
+        lastError: s.lastError,
+        lastSeen: s.updatedAt,
+        json: JSON.stringify(s),
+      });
+  }
+
+  listDevices(): DeviceRecord[] {
+    const rows = this.db.prepare('SELECT * FROM devices ORDER BY id').all() as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as string,
+      online: r.online === 1,
+      state: r.state as string,
+      model: r.model as string | null,
+      version: r.version as number | null,
+      previousVersion: r.previous_version as number | null,
+      health: r.health as string,
+      lastError: r.last_error as string | null,
+      lastSeen: r.last_seen as string,
+    }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The model pipeline the hub runs for a release: validate data, split, train, package the
+ * artifact, then evaluate it in the runtime the device uses. The demo and `edgeml release` both
+ * come through here.
+ */
+import { userError, type ArtifactFormat, type Release, type Task } from '@edgeml/core';
+import {
+  applyPreprocessing,
+  buildDataset,
+  evaluateRuntime,
+  headlineFigures,
+  readCsvFile,
+  saveBundle,
+  splitDataset,
+  trainModel,
+  type Architecture,
+  type DataReport,
+  type EpochLog,
+  type Evaluation,
+  type RuntimeRegistry,
+  type Splits,
+  type TrainResult,
+} from '@edgeml/ml';
+
+export interface PipelineOptions {
+  data: string;
+  target: string;
+  task?: Task;
+  arch?: Architecture;
+  inputShape?: number[];
+  seed?: number;
+  format?: ArtifactFormat;
+  runtimes: RuntimeRegistry;
+  onEpoch?: (log: EpochLog, maxEpochs: number) => void;
+  /** How many test rows the signed manifest carries for the agent's self-test. */
+  selfTestRows?: number;
+}
+
+export interface Candidate {
+  report: DataReport;
+  splits: Splits;
+  training: TrainResult;
+  artifact: Uint8Array;
+  format: ArtifactFormat;
+  runtime: string;
+  /** Evaluation of the shipped artifact on the test split, in the device runtime. */
+  evaluation: Evaluation;
+  figures: Record<string, number>;
+  selfTest: Release['selfTest'];
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
+  const table = await readCsvFile(opts.data);
+  const { dataset, report } = buildDataset(table, { target: opts.target, ...(opts.task ? { task: opts.task } : {}) });
+  const splits = splitDataset(dataset, { seed: opts.seed ?? 42 });
+  const training = await trainModel(splits, {
+    arch: opts.arch ?? 'mlp',
+    seed: opts.seed ?? 42,
+    ...(opts.inputShape ? { inputShape: opts.inputShape } : {}),
+    ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
+  });
+  const format = opts.format ?? 'tfjs-layers';
+  const loader = opts.runtimes[format];
+  if (!loader) throw userError('unknown-format', `no runtime for artifact format ${format}`);
+  const artifact = await saveBundle(training.model);
+  training.model.dispose();
+  const runtime = await loader(artifact);
+  try {
+    const evaluation = evaluateRuntime(runtime, training.spec, splits.test);
+    const k = Math.min(opts.selfTestRows ?? 8, splits.test.n);
+    const f = training.spec.features.length;
+    const rows = Array.from({ length: k }, (_, r) => Array.from(splits.test.x.subarray(r * f, (r + 1) * f)));
+    const pre = applyPreprocessing(training.spec.preprocessing, Float32Array.from(rows.flat()));
+    const out = runtime.predict(pre, k);
+    const o = runtime.info.outputSize;
+    const expected = Array.from({ length: k }, (_, r) => Array.from(out.subarray(r * o, (r + 1) * o)));
+    return {
+      report,
+      splits,
+      training,
+      artifact,
+      format,
+      runtime: runtime.info.runtime,
+      evaluation,
+      figures: headlineFigures(evaluation.metrics),
+      // Same runtime on the device should match to float rounding; 1e-4 absorbs SIMD differences.
+      selfTest: { rows, expected, tolerance: 1e-4 },
+    };
+  } finally {
+    runtime.dispose();
+  }
+}

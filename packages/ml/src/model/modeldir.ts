@@ -1,0 +1,62 @@
+/**
+ * A trained model on disk, as `edgeml train --out DIR` writes it: the tfjs artifact, a JSON
+ * description (input spec with preprocessing, metrics, how it was trained), and the test split
+ * and a calibration sample as CSV so quantize and validate need nothing else.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelSpecSchema, readJsonFile, sha256Hex, userError, writeFileAtomic, type ArtifactFormat, type ModelSpec } from '@edgeml/core';
+import { z } from 'zod';
+import type { Dataset } from '../data/dataset.js';
+
+export const MODEL_FILES = { artifact: 'model.emtf', meta: 'edgeml-model.json', test: 'test.csv', calibration: 'calibration.csv' } as const;
+
+const MetaSchema = z.object({
+  format: z.string(),
+  runtime: z.string(),
+  sha256: z.string(),
+  sizeBytes: z.number(),
+  spec: ModelSpecSchema,
+  figures: z.record(z.string(), z.number()),
+  metrics: z.unknown(),
+  training: z.record(z.string(), z.unknown()),
+  data: z.unknown(),
+  created: z.string(),
+});
+export type ModelMeta = z.infer<typeof MetaSchema> & { format: ArtifactFormat };
+
+/** Raw rows back to CSV text with the model's feature names and target label. */
+export function datasetToCsv(ds: Dataset, spec: ModelSpec, limit = ds.n): string {
+  const f = spec.features.length;
+  const lines = [[...spec.features, spec.target].join(',')];
+  for (let r = 0; r < Math.min(limit, ds.n); r++) {
+    const target = spec.task === 'classification' ? spec.labels![ds.y[r]!]! : String(ds.y[r]);
+    lines.push([...Array.from(ds.x.subarray(r * f, (r + 1) * f), (v) => String(v)), target].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function writeModelDir(
+  dir: string,
+  m: { artifact: Uint8Array; meta: Omit<ModelMeta, 'sha256' | 'sizeBytes' | 'created'>; test: Dataset; calibration: Dataset },
+): Promise<ModelMeta> {
+  await mkdir(dir, { recursive: true });
+  const meta: ModelMeta = { ...m.meta, sha256: sha256Hex(m.artifact), sizeBytes: m.artifact.length, created: new Date().toISOString() };
+  await writeFileAtomic(join(dir, MODEL_FILES.artifact), m.artifact);
+  await writeFile(join(dir, MODEL_FILES.test), datasetToCsv(m.test, meta.spec));
+  await writeFile(join(dir, MODEL_FILES.calibration), datasetToCsv(m.calibration, meta.spec, 256));
+  await writeFileAtomic(join(dir, MODEL_FILES.meta), JSON.stringify(meta, null, 2) + '\n');
+  return meta;
+}
+
+export async function readModelDir(dir: string): Promise<{ meta: ModelMeta; artifact: Uint8Array }> {
+  const meta = (await readJsonFile(join(dir, MODEL_FILES.meta), MetaSchema, 'model description')) as ModelMeta;
+  let artifact: Uint8Array;
+  try {
+    artifact = await readFile(join(dir, MODEL_FILES.artifact));
+  } catch {
+    throw userError('file-missing', `${dir} has no ${MODEL_FILES.artifact}; is it a directory written by edgeml train?`);
+  }
+  if (sha256Hex(artifact) !== meta.sha256) throw userError('bad-artifact', `${join(dir, MODEL_FILES.artifact)} does not match the sha256 in ${MODEL_FILES.meta}`);
+  return { meta, artifact };
+}

@@ -1,0 +1,57 @@
+/**
+ * A tfjs LayersModel as one file, so it can be hashed, signed and shipped as a single artifact:
+ * magic "EMTF", a little-endian u32 header length, a JSON header (topology and weight specs,
+ * as tfjs' own model.json has them), then the weight bytes.
+ */
+import { userError } from '@edgeml/core';
+import { tf } from '../train/backend.js';
+
+const MAGIC = 'EMTF';
+
+export async function saveBundle(model: tf.LayersModel, weightTransform?: (a: tf.io.ModelArtifacts) => tf.io.ModelArtifacts): Promise<Uint8Array> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts) throw new Error('tfjs did not hand over the model artifacts');
+  if (weightTransform) artifacts = weightTransform(artifacts);
+  const weights = artifacts.weightData instanceof ArrayBuffer ? new Uint8Array(artifacts.weightData) : new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]));
+  const header = Buffer.from(JSON.stringify({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs }));
+  const out = new Uint8Array(8 + header.length + weights.length);
+  out.set(Buffer.from(MAGIC, 'ascii'), 0);
+  new DataView(out.buffer).setUint32(4, header.length, true);
+  out.set(header, 8);
+  out.set(weights, 8 + header.length);
+  return out;
+}
+
+export function readBundle(bytes: Uint8Array): tf.io.ModelArtifacts {
+  if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== MAGIC) {
+    throw userError('bad-artifact', 'not an edgeml tfjs bundle (bad magic)');
+  }
+  const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  if (8 + len > bytes.length) throw userError('bad-artifact', 'truncated tfjs bundle');
+  let header: { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[] };
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + len)).toString('utf8'));
+  } catch (e) {
+    throw userError('bad-artifact', `tfjs bundle header is not JSON: ${(e as Error).message}`);
+  }
+  // Copy explicitly: a Node Buffer's slice() is a view whose .buffer is the whole pool.
+  const weights = new Uint8Array(bytes.length - 8 - len);
+  weights.set(bytes.subarray(8 + len));
+  const weightData = weights.buffer;
+  return { modelTopology: header.modelTopology, weightSpecs: header.weightSpecs, weightData };
+}
+
+export async function loadBundle(bytes: Uint8Array): Promise<tf.LayersModel> {
+  const artifacts = readBundle(bytes);
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (e) {
+    throw userError('bad-artifact', `tfjs cannot load the model: ${(e as Error).message}`);
+  }
+}
