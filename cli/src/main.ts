@@ -5,6 +5,12 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isEdgemlError } from '@edgeml/core';
 
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+
 const int = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -57,6 +63,45 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed for the split, initialisation and shuffling', int('--seed'), 42)
     .option('--json', 'print the result as JSON')
     .action(async (o) => (await import('./commands/train.js')).train(o));
+
+  program
+    .command('quantize')
+    .description('make a smaller variant of a trained model and compare it with the float model')
+    .requiredOption('--model <dir>', 'model directory from edgeml train')
+    .requiredOption('--format <format>', 'tfjs-uint8 or tfjs-float16')
+    .requiredOption('--out <dir>', 'where to write the quantized model directory')
+    .option('--calibration <file>', 'CSV of representative rows (default: a sample of the training split)')
+    .option('--json', 'print the report as JSON')
+    .action(async (o) => (await import('./commands/quantize.js')).quantize(o));
+
+  program
+    .command('validate')
+    .description('check a model against accuracy and device-latency gates; exit 1 when a gate fails')
+    .requiredOption('--model <dir>', 'model directory (from train or quantize)')
+    .requiredOption('--data <file>', 'labelled CSV to evaluate on')
+    .option('--target <column>', "the label column (must be the model's)")
+    .option('--min-accuracy <x>', 'minimum accuracy (0..1)', num('--min-accuracy'))
+    .option('--min-macro-f1 <x>', 'minimum macro-F1 (0..1)', num('--min-macro-f1'))
+    .option('--max-rmse <x>', 'maximum RMSE (regression)', num('--max-rmse'))
+    .option('--min-r2 <x>', 'minimum R^2 (regression)', num('--min-r2'))
+    .option('--max-drop <x>', 'maximum fall of accuracy (R^2 for regression) against production', num('--max-drop'))
+    .option('--max-p50-ms <ms>', 'maximum single-row p50 latency', num('--max-p50-ms'))
+    .option('--max-p95-ms <ms>', 'maximum single-row p95 latency', num('--max-p95-ms'))
+    .option('--max-p99-ms <ms>', 'maximum single-row p99 latency', num('--max-p99-ms'))
+    .option('--min-throughput <rows>', 'minimum batch throughput, rows/s', num('--min-throughput'))
+    .option('--max-size-kb <kb>', 'maximum artifact size in KiB', num('--max-size-kb'))
+    .option('--max-memory-mb <mb>', 'maximum peak RSS of the device process in MiB', num('--max-memory-mb'))
+    .option('--hub-dir <dir>', 'hub data directory: compare with the version in production')
+    .option('--model-name <name>', 'the model name in the hub registry (with --hub-dir)')
+    .option('--runs <n>', 'single-row runs for latency', int('--runs'), 2000)
+    .option('--json', 'print every figure and verdict as JSON')
+    .action(async (o) => (await import('./commands/validate.js')).validate(o));
+
+  program
+    .command('probe-runtime', { hidden: true })
+    .requiredOption('--model <dir>')
+    .option('--runs <n>', 'single-row runs', int('--runs'), 2000)
+    .action(async (o) => (await import('./commands/probe.js')).probeRuntime(o));
 
   const models = program.command('models').description('the registry of a hub');
   models

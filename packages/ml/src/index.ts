@@ -1,6 +1,8 @@
 export type { ModelRuntime, RuntimeInfo, RuntimeLoader, RuntimeRegistry } from './runtime/types.js';
 export { tfjsWasmLoader, loadTfjsCpu } from './runtime/tfjs.js';
-export { saveBundle, loadBundle, readBundle } from './runtime/bundle.js';
+export { saveBundle, loadBundle, readBundle, writeBundle, bundleWeightBytes } from './runtime/bundle.js';
+export { quantizeBundle, toFloat16Bits, type WeightQuantization } from './quantize/tfjs-weights.js';
+export { measureRuntime, percentile, median, type LatencyFigures, type MeasureOptions } from './measure/latency.js';
 export { readCsvFile, parseCsv, type CsvTable } from './data/csv.js';
 export { buildDataset, subset, type Dataset, type DataReport, type ColumnReport, type BuildOptions } from './data/dataset.js';
 export { splitDataset, type Splits, type SplitOptions } from './data/split.js';
@@ -13,3 +15,4 @@ export { tf, useTrainingBackend, useWasmBackend, type TrainingBackend } from './
 export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
+export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';

@@ -8,7 +8,7 @@ import { tf } from '../train/backend.js';
 
 const MAGIC = 'EMTF';
 
-export async function saveBundle(model: tf.LayersModel, weightTransform?: (a: tf.io.ModelArtifacts) => tf.io.ModelArtifacts): Promise<Uint8Array> {
+export async function saveBundle(model: tf.LayersModel): Promise<Uint8Array> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -17,15 +17,25 @@ export async function saveBundle(model: tf.LayersModel, weightTransform?: (a: tf
     }),
   );
   if (!artifacts) throw new Error('tfjs did not hand over the model artifacts');
-  if (weightTransform) artifacts = weightTransform(artifacts);
-  const weights = artifacts.weightData instanceof ArrayBuffer ? new Uint8Array(artifacts.weightData) : new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]));
-  const header = Buffer.from(JSON.stringify({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs }));
-  const out = new Uint8Array(8 + header.length + weights.length);
+  const w = artifacts.weightData;
+  const weights = w instanceof ArrayBuffer ? new Uint8Array(w) : new Uint8Array(tf.io.concatenateArrayBuffers(w as ArrayBuffer[]));
+  return writeBundle({ modelTopology: artifacts.modelTopology as object, weightSpecs: artifacts.weightSpecs!, weights });
+}
+
+export function writeBundle(b: { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weights: Uint8Array }): Uint8Array {
+  const header = Buffer.from(JSON.stringify({ modelTopology: b.modelTopology, weightSpecs: b.weightSpecs }));
+  const out = new Uint8Array(8 + header.length + b.weights.length);
   out.set(Buffer.from(MAGIC, 'ascii'), 0);
   new DataView(out.buffer).setUint32(4, header.length, true);
   out.set(header, 8);
-  out.set(weights, 8 + header.length);
+  out.set(b.weights, 8 + header.length);
   return out;
+}
+
+/** Bytes of weight data in a bundle (what quantization shrinks), apart from the topology. */
+export function bundleWeightBytes(bytes: Uint8Array): number {
+  const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  return bytes.length - 8 - len;
 }
 
 export function readBundle(bytes: Uint8Array): tf.io.ModelArtifacts {

@@ -1,0 +1,17 @@
+import * as tf from '@tensorflow/tfjs';
+import { exportTflite, readTflite, formatTfliteInfo, createTfliteRuntime } from '/work/main/packages/tflite/dist/index.js';
+await tf.setBackend('cpu');
+const m = tf.sequential();
+m.add(tf.layers.inputLayer({inputShape:[6,6,2]}));
+m.add(tf.layers.averagePooling2d({poolSize:2}));
+m.add(tf.layers.activation({activation:'relu'}));
+const n = 8;
+const x = new Float32Array(n*72).map((_, i) => Math.sin(i*1.3)*2);
+const bytes = await exportTflite(m, {quantization:'int8', calibration: x});
+console.log(formatTfliteInfo(readTflite(bytes)));
+const rt = await createTfliteRuntime(bytes, {enableProfiling: true, batchSize: 1});
+const got = rt.predict(x, n);
+const ref = m.predict(tf.tensor(x,[n,6,6,2])).dataSync();
+console.log(Array.from(got.slice(0,12)).map(v=>v.toFixed(3)).join(' '));
+console.log(Array.from(ref.slice(0,12)).map(v=>v.toFixed(3)).join(' '));
+console.log(rt.profile().split('\n').slice(0,5).join('\n'));
