@@ -1,0 +1,39 @@
+/** Plain-text rendering of section results for stdout; the JSON file keeps the full figures. */
+import { isSummary, type Cell, type Column, type SectionResult, type Table } from './section.js';
+import type { Ratio } from './stats.js';
+
+function fmt(n: number, digits: number): string {
+  if (!Number.isFinite(n)) return 'n/a';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function cellText(cell: Cell | undefined, col: Column): string {
+  if (cell === undefined) return '';
+  if (typeof cell === 'string') return cell;
+  const d = col.digits ?? 3;
+  if (typeof cell === 'number') return fmt(cell, d);
+  if (isSummary(cell)) return `${fmt(cell.median, d)} (${fmt(cell.p25, d)}-${fmt(cell.p75, d)})`;
+  return '';
+}
+
+export function renderTable(t: Table): string {
+  const header = t.columns.map((c) => c.header);
+  const body = t.rows.map((r) => t.columns.map((c) => cellText(r[c.key], c)));
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  // Text columns read left-aligned, figures right-aligned so their digits line up.
+  const numeric = t.columns.map((c) => t.rows.some((r) => typeof r[c.key] !== 'string' && r[c.key] !== undefined));
+  const line = (cells: string[]) => cells.map((s, i) => (numeric[i] ? s.padStart(widths[i]!) : s.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [t.title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function renderRatio(r: Ratio): string {
+  return `${r.name}: ${r.value.toFixed(2)}x  (per-round ${r.rounds.p25.toFixed(2)}-${r.rounds.p75.toFixed(2)}x over ${r.rounds.n} paired rounds; ${r.numerator} / ${r.denominator})`;
+}
+
+export function renderSection(title: string, result: SectionResult, seconds: number): string {
+  const parts = [`== ${title} (${seconds.toFixed(1)} s)`];
+  for (const t of result.tables) parts.push(renderTable(t));
+  if (result.ratios.length) parts.push(['ratios (median of rounds; spread of the paired per-round ratios):', ...result.ratios.map((r) => `  ${renderRatio(r)}`)].join('\n'));
+  if (result.notes.length) parts.push(result.notes.map((n) => `note: ${n}`).join('\n'));
+  return parts.join('\n\n');
+}
