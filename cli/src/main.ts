@@ -60,6 +60,7 @@ export function buildProgram(): Command {
     .option('--task <task>', 'classification or regression (inferred when not given)')
     .option('--arch <arch>', 'mlp or cnn', 'mlp')
     .option('--input-shape <shape>', 'one row as an image, e.g. 8x8x1 (needed for cnn)')
+    .option('--base-model <model.json>', 'start from your own tfjs LayersModel instead of a built-in architecture')
     .option('--seed <n>', 'seed for the split, initialisation and shuffling', int('--seed'), 42)
     .option('--json', 'print the result as JSON')
     .action(async (o) => (await import('./commands/train.js')).train(o));

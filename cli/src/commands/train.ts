@@ -12,6 +12,7 @@ export interface TrainFlags {
   task?: string;
   arch: string;
   inputShape?: string;
+  baseModel?: string;
   seed: number;
   json?: boolean;
 }
@@ -32,6 +33,7 @@ export async function train(o: TrainFlags): Promise<void> {
     onEpoch: progress.onEpoch,
     ...(task ? { task } : {}),
     ...(inputShape ? { inputShape } : {}),
+    ...(o.baseModel ? { baseModel: resolve(o.baseModel) } : {}),
   }).finally(progress.stop);
   const meta = await writeModelDir(resolve(o.out), {
     artifact: c.artifact,
@@ -43,7 +45,7 @@ export async function train(o: TrainFlags): Promise<void> {
       spec: c.training.spec,
       figures: c.figures,
       metrics: c.evaluation.metrics,
-      training: { arch, seed: o.seed, epochs: c.training.history.length, bestEpoch: c.training.bestEpoch, backend: c.training.backend, durationMs: c.training.durationMs },
+      training: { arch: o.baseModel ? `user model ${o.baseModel}` : arch, seed: o.seed, epochs: c.training.history.length, bestEpoch: c.training.bestEpoch, backend: c.training.backend, durationMs: c.training.durationMs },
       data: c.report,
     },
   });
@@ -56,7 +58,7 @@ export async function train(o: TrainFlags): Promise<void> {
     .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
     .join(', ');
   process.stdout.write(
-    `trained ${arch} on ${c.report.rows} rows (${c.report.task}), best epoch ${c.training.bestEpoch} of ${c.training.history.length}\n` +
+    `trained ${o.baseModel ? 'your model' : arch} on ${c.report.rows} rows (${c.report.task}), best epoch ${c.training.bestEpoch} of ${c.training.history.length}\n` +
       `test split (${c.runtime}): ${figures}\nwrote ${resolve(o.out)} (${meta.sizeBytes} bytes, sha256 ${meta.sha256.slice(0, 12)})\n`,
   );
 }

@@ -9,6 +9,8 @@ import {
   buildDataset,
   evaluateRuntime,
   headlineFigures,
+  loadUserModel,
+  modelInputShape,
   readCsvFile,
   saveBundle,
   splitDataset,
@@ -29,6 +31,8 @@ export interface PipelineOptions {
   arch?: Architecture;
   inputShape?: number[];
   seed?: number;
+  /** A user's tfjs model.json to start from instead of a built-in architecture. */
+  baseModel?: string;
   format?: ArtifactFormat;
   runtimes: RuntimeRegistry;
   onEpoch?: (log: EpochLog, maxEpochs: number) => void;
@@ -53,10 +57,17 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const table = await readCsvFile(opts.data);
   const { dataset, report } = buildDataset(table, { target: opts.target, ...(opts.task ? { task: opts.task } : {}) });
   const splits = splitDataset(dataset, { seed: opts.seed ?? 42 });
+  const outputs = dataset.task === 'classification' ? dataset.labels!.length : 1;
+  const baseModel = opts.baseModel ? await loadUserModel(opts.baseModel, { inputSize: dataset.features.length, outputs }) : undefined;
+  const inputShape = opts.inputShape ?? (baseModel ? modelInputShape(baseModel) : undefined);
+  if (inputShape && inputShape.reduce((a, b) => a * b, 1) !== dataset.features.length) {
+    throw userError('bad-input-shape', `input shape ${inputShape.join('x')} holds ${inputShape.reduce((a, b) => a * b, 1)} values; the data has ${dataset.features.length} features`);
+  }
   const training = await trainModel(splits, {
     arch: opts.arch ?? 'mlp',
     seed: opts.seed ?? 42,
-    ...(opts.inputShape ? { inputShape: opts.inputShape } : {}),
+    ...(baseModel ? { baseModel } : {}),
+    ...(inputShape ? { inputShape } : {}),
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
   });
   const format = opts.format ?? 'tfjs-layers';

@@ -16,3 +16,4 @@ export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
 export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';
+export { loadUserModel, modelInputShape } from './train/user-model.js';
