@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Release } from '@edgeml/core';
-import { applyPreprocessing, decodeOutputs, encodeRows, type ModelRuntime, type Prediction } from '@edgeml/ml';
+import { applyPreprocessing, decodeOutputs, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
 
 export interface LoadedModel {
   release: Release;
@@ -18,8 +18,24 @@ export interface PredictResult {
   predictions: (Prediction & { id: string })[];
 }
 
+/** One served request, as probation and metrics see it. */
+export interface Served {
+  version: number;
+  rows: number;
+  latencyMs: number;
+  /** False when the model itself failed; bad input is the caller's error and not counted. */
+  ok: boolean;
+}
+
 export class Predictor {
   private current: LoadedModel | null = null;
+  private readonly observers = new Set<(s: Served) => void>();
+
+  /** Watch every request the model serves; returns the function that stops watching. */
+  observe(fn: (s: Served) => void): () => void {
+    this.observers.add(fn);
+    return () => this.observers.delete(fn);
+  }
 
   get active(): LoadedModel | null {
     return this.current;
@@ -35,7 +51,20 @@ export class Predictor {
   predict(rows: readonly unknown[]): PredictResult {
     const m = this.current;
     if (!m) throw new NoModelError();
-    return runModel(m, rows);
+    if (this.observers.size === 0) return runModel(m, rows);
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      const result = runModel(m, rows);
+      ok = true;
+      return result;
+    } catch (e) {
+      if (e instanceof InputError) ok = true;
+      throw e;
+    } finally {
+      const served: Served = { version: m.release.version, rows: rows.length, latencyMs: performance.now() - t0, ok };
+      for (const fn of this.observers) fn(served);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Canonical JSON: object keys sorted by code point, no insignificant whitespace, and only
+ * Canonical JSON: object keys sorted by UTF-16 code unit (as RFC 8785), no insignificant whitespace, and only
  * values that survive a round trip (finite numbers, no undefined). Signatures are computed over
  * these bytes, so the signer and every verifier must agree byte for byte.
  */

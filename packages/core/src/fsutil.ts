@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -10,8 +10,9 @@ import { dirname } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', mode);
+  // A unique name per call, created exclusively: two writers never share (or truncate) a temp file.
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();

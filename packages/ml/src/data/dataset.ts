@@ -30,6 +30,8 @@ export interface DataReport {
 
 /** Numeric features and a target, row-major. */
 export interface Dataset {
+  /** The file the rows came from, for error messages. */
+  file?: string;
   features: string[];
   target: string;
   task: Task;
@@ -187,7 +189,7 @@ export function buildDataset(table: CsvTable, opts: BuildOptions): { dataset: Da
   }
   const report: DataReport = { file: table.file, rows: n, columns, duplicateRows, task, target: opts.target, warnings };
   if (classBalance) report.classBalance = classBalance;
-  const dataset: Dataset = { features, target: opts.target, task, x, y, n };
+  const dataset: Dataset = { file: table.file, features, target: opts.target, task, x, y, n };
   if (labels) dataset.labels = labels;
   return { dataset, report };
 }

@@ -16,8 +16,9 @@ export interface SplitOptions {
 }
 
 /**
- * Seeded train/validation/test split. Classification splits are stratified, so a rare class
- * lands in every split and the test accuracy means the same thing from one seed to the next.
+ * Seeded train/validation/test split. Classification splits are stratified, so every class
+ * with enough rows (four or more) lands in each split and the test accuracy means the same
+ * thing from one seed to the next.
  */
 export function splitDataset(ds: Dataset, opts: SplitOptions): Splits {
   const valShare = opts.validation ?? 0.15;
@@ -45,7 +46,7 @@ export function splitDataset(ds: Dataset, opts: SplitOptions): Splits {
   if (train.length < minimum || validation.length < 2 || test.length < 2) {
     throw userError(
       'too-few-rows',
-      `${ds.n} rows give ${train.length} train, ${validation.length} validation and ${test.length} test rows; at least ${minimum + 4} rows are needed`,
+      `${ds.file ?? '<data>'}: ${ds.n} rows give ${train.length} train, ${validation.length} validation and ${test.length} test rows; at least ${minimum + 4} rows are needed`,
     );
   }
   shuffleInPlace(train, random);

@@ -43,7 +43,7 @@ export function encodeRow(spec: ModelSpec, row: unknown, r: number, x: Float32Ar
     if (unknown.length) throw new InputError(`row ${r}: unknown feature${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
     for (let j = 0; j < f; j++) {
       const name = spec.features[j]!;
-      if (!(name in obj)) throw new InputError(`row ${r}: feature "${name}" is missing`);
+      if (!Object.hasOwn(obj, name)) throw new InputError(`row ${r}: feature "${name}" is missing`);
       put(j, obj[name]);
     }
     return;

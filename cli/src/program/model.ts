@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { int, num } from './parsers.js';
+
+/** Commands over models: train, quantize, validate, the registry. */
+export function registerModelCommands(program: Command): void {
+  program
+    .command('train')
+    .description('validate a CSV, train a model and evaluate it on the test split')
+    .requiredOption('--data <file>', 'CSV file with a header row')
+    .requiredOption('--target <column>', 'the column to predict')
+    .requiredOption('--out <dir>', 'where to write the model')
+    .option('--task <task>', 'classification or regression (inferred when not given)')
+    .option('--arch <arch>', 'mlp or cnn', 'mlp')
+    .option('--input-shape <shape>', 'one row as an image, e.g. 8x8x1 (needed for cnn)')
+    .option('--base-model <model.json>', 'start from your own tfjs LayersModel instead of a built-in architecture')
+    .option('--seed <n>', 'seed for the split, initialisation and shuffling', int('--seed'), 42)
+    .option('--json', 'print the result as JSON')
+    .action(async (o) => (await import('../commands/train.js')).train(o));
+
+  program
+    .command('quantize')
+    .description('make a smaller variant of a trained model and compare it with the float model')
+    .requiredOption('--model <dir>', 'model directory from edgeml train')
+    .requiredOption('--format <format>', 'tfjs-uint8 or tfjs-float16')
+    .requiredOption('--out <dir>', 'where to write the quantized model directory')
+    .option('--calibration <file>', 'CSV of representative rows (default: a sample of the training split)')
+    .option('--json', 'print the report as JSON')
+    .action(async (o) => (await import('../commands/quantize.js')).quantize(o));
+
+  program
+    .command('validate')
+    .description('check a model against accuracy and device-latency gates; exit 1 when a gate fails')
+    .requiredOption('--model <dir>', 'model directory (from train or quantize)')
+    .requiredOption('--data <file>', 'labelled CSV to evaluate on')
+    .option('--target <column>', "the label column (must be the model's)")
+    .option('--min-accuracy <x>', 'minimum accuracy (0..1)', num('--min-accuracy'))
+    .option('--min-macro-f1 <x>', 'minimum macro-F1 (0..1)', num('--min-macro-f1'))
+    .option('--max-rmse <x>', 'maximum RMSE (regression)', num('--max-rmse'))
+    .option('--min-r2 <x>', 'minimum R^2 (regression)', num('--min-r2'))
+    .option('--max-drop <x>', 'maximum fall of accuracy (R^2 for regression) against production', num('--max-drop'))
+    .option('--max-p50-ms <ms>', 'maximum single-row p50 latency', num('--max-p50-ms'))
+    .option('--max-p95-ms <ms>', 'maximum single-row p95 latency', num('--max-p95-ms'))
+    .option('--max-p99-ms <ms>', 'maximum single-row p99 latency', num('--max-p99-ms'))
+    .option('--min-throughput <rows>', 'minimum batch throughput, rows/s', num('--min-throughput'))
+    .option('--max-size-kb <kb>', 'maximum artifact size in KiB', num('--max-size-kb'))
+    .option('--max-memory-mb <mb>', 'maximum peak RSS of the device process in MiB', num('--max-memory-mb'))
+    .option('--hub-dir <dir>', 'hub data directory: compare with the version in production')
+    .option('--model-name <name>', 'the model name in the hub registry (with --hub-dir)')
+    .option('--runs <n>', 'single-row runs for latency', int('--runs'), 2000)
+    .option('--json', 'print every figure and verdict as JSON')
+    .action(async (o) => (await import('../commands/validate.js')).validate(o));
+
+  program
+    .command('probe-runtime', { hidden: true })
+    .requiredOption('--model <dir>')
+    .option('--runs <n>', 'single-row runs', int('--runs'), 2000)
+    .action(async (o) => (await import('../commands/probe.js')).probeRuntime(o));
+
+  const models = program.command('models').description('the registry of a hub');
+  models
+    .command('show')
+    .description('versions of a model in a hub registry')
+    .argument('<model>')
+    .argument('[version]')
+    .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+    .option('--json', 'print JSON')
+    .action(async (model, version, o) => (await import('../commands/models.js')).modelsShow(model, version, o));
+}
