@@ -82,6 +82,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       previousVersion: previous?.version ?? null,
       health: state.lastFailure && !active ? 'failed' : health,
       lastError: state.lastFailure ? `version ${state.lastFailure.version}: ${state.lastFailure.reason}` : lastError,
+      failedVersion: state.lastFailure?.version ?? null,
       updatedAt: now().toISOString(),
     };
   };
@@ -135,12 +136,22 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     envelope,
     signal: aborter.signal,
     onChange: publishStatus,
+    probation: config.probation,
+    stepDelayMs: config.stepDelayMs,
   });
 
   const accept = async (input: unknown): Promise<void> => {
     let verified;
     try {
-      verified = verifyRelease(input, { rootPublicKeyPem, now: now(), seenVersion: state.highestSeenVersion, model: config.model, channel: config.channel });
+      const activeCreated = predictor.active?.release.created;
+      verified = verifyRelease(input, {
+        rootPublicKeyPem,
+        now: now(),
+        seenVersion: state.highestSeenVersion,
+        model: config.model,
+        channel: config.channel,
+        ...(activeCreated ? { activeCreated } : {}),
+      });
     } catch (e) {
       if (!(e instanceof RefusedError)) throw e;
       const v = (input as { signed?: { version?: unknown; artifact?: { sha256?: unknown } } })?.signed;
@@ -155,7 +166,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
     const { release } = verified;
     const envelope = input as SignedRelease;
-    state.highestSeenVersion = release.version;
+    // A rollback directive goes back to an older version; the highest seen stays where it is.
+    state.highestSeenVersion = Math.max(state.highestSeenVersion, release.version);
     await writeFileAtomic(stagedEnvelopePath(config.dataDir, release.artifact.sha256), JSON.stringify(envelope));
     state.update = { state: 'downloading', version: release.version, sha256: release.artifact.sha256, slot: otherSlot(state.active), attempt: 1, transitions: 0 };
     log.info('accepted release', { version: release.version, sha256: release.artifact.sha256 });

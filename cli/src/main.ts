@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { isEdgemlError } from '@edgeml/core';
 import { registerFleetCommands } from './program/fleet.js';
 import { registerModelCommands } from './program/model.js';
+import { registerSecurityCommands } from './program/security.js';
 
 export function buildProgram(): Command {
   const program = new Command('edgeml')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerFleetCommands(program);
   registerModelCommands(program);
+  registerSecurityCommands(program);
   return program;
 }
 /** The one top-level catch: user errors are one line and exit 2, failed checks exit 1, bugs print a stack. */

@@ -26,6 +26,8 @@ export interface UpdateRecord {
   /** Steps taken; past a limit the agent gives up instead of looping. */
   transitions: number;
   reason?: string;
+  /** Set once the new version serves traffic on probation; a restart after that rolls back. */
+  activated?: boolean;
 }
 
 export interface AgentState {

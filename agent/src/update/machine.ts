@@ -11,6 +11,7 @@ import type { MqttClient } from 'mqtt';
 import { ArtifactChecker, RefusedError, writeFileAtomic, type Logger, type Release, type SignedRelease } from '@edgeml/core';
 import type { RuntimeRegistry } from '@edgeml/ml';
 import { selfTest, type LoadedModel, type Predictor } from '../serve/predictor.js';
+import { watchProbation, type ProbationPolicy } from './probation.js';
 import { slotDir, type AgentState, type StateStore, type UpdateStateId } from '../state/store.js';
 import { downloadArtifact } from './transfer.js';
 
@@ -28,8 +29,14 @@ export interface UpdateContext {
   envelope: SignedRelease;
   signal: AbortSignal;
   onChange: () => void;
+  /** Agent defaults for probation; the release's signed budgets take precedence. */
+  probation: ProbationPolicy;
   /** Loaded in probation; survives only in memory, so a crash there reloads it from the slot. */
   candidate?: LoadedModel;
+  /** What served before the candidate was activated, kept loaded for an instant rollback. */
+  previous?: LoadedModel | null;
+  /** Fault-injection delay before each step and chunk (config `stepDelayMs`). */
+  stepDelayMs?: number;
 }
 
 export const downloadsDir = (dataDir: string) => join(dataDir, 'downloads');
@@ -61,8 +68,17 @@ type StepState = Exclude<UpdateStateId, 'committed' | 'failed'>;
 const handlers: { [K in StepState]: Handler } = {
   async downloading(ctx) {
     const { artifact } = ctx.envelope.signed;
+    // A rollback to the version kept in the other slot needs no download.
+    if (ctx.state.slots[ctx.state.update!.slot]?.sha256 === artifact.sha256) return 'installing';
     await mkdir(downloadsDir(ctx.dataDir), { recursive: true });
-    await downloadArtifact({ client: ctx.client, artifact, partPath: partPath(ctx.dataDir, artifact.sha256), log: ctx.log, signal: ctx.signal });
+    await downloadArtifact({
+      client: ctx.client,
+      artifact,
+      partPath: partPath(ctx.dataDir, artifact.sha256),
+      log: ctx.log,
+      signal: ctx.signal,
+      ...(ctx.stepDelayMs ? { chunkDelayMs: ctx.stepDelayMs, window: 1 } : {}),
+    });
     return 'verifying';
   },
 
@@ -91,14 +107,31 @@ const handlers: { [K in StepState]: Handler } = {
 
   async probation(ctx) {
     const upd = ctx.state.update!;
+    // Probation is where a bad model can take the process down: coming back here means it did.
+    if (upd.activated) throw new UpdateFailure('the agent stopped or crashed while the new version was on probation');
     ctx.candidate = await loadSlot(ctx.dataDir, upd.slot, ctx.envelope.signed, ctx.runtimes);
     const test = selfTest(ctx.candidate);
     if (!test.ok) throw new UpdateFailure(test.reason);
+    upd.activated = true;
+    await ctx.store.save(ctx.state);
+    // Hot swap: the old model stays loaded until commit, so a rollback is instant.
+    ctx.previous = ctx.predictor.swap(ctx.candidate);
+    ctx.onChange();
+    const budgets = ctx.envelope.signed.budgets;
+    const verdict = await watchProbation(ctx.predictor, upd.version, {
+      windowMs: budgets.probationMs ?? ctx.probation.windowMs,
+      minRequests: budgets.minRequests ?? ctx.probation.minRequests,
+      maxErrorRate: budgets.maxErrorRate ?? ctx.probation.maxErrorRate,
+      ...(budgets.p95Ms !== undefined ? { p95Ms: budgets.p95Ms } : {}),
+    }, ctx.signal);
+    if (!verdict.ok) throw new UpdateFailure(verdict.reason);
     return 'committed';
   },
 
   async 'rolling-back'(ctx) {
     const upd = ctx.state.update!;
+    // Serve the previous model again before anything else: requests never wait on cleanup.
+    if (ctx.candidate && ctx.predictor.active === ctx.candidate) ctx.predictor.swap(ctx.previous ?? null);
     ctx.candidate?.runtime.dispose();
     ctx.candidate = undefined;
     // The failed version's slot is cleared; the active slot was never touched.
@@ -110,6 +143,12 @@ const handlers: { [K in StepState]: Handler } = {
     return 'failed';
   },
 };
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
 
 /** An update step that failed for a reason worth reporting as it is. */
 export class UpdateFailure extends Error {}
@@ -126,6 +165,7 @@ export async function runUpdate(ctx: UpdateContext): Promise<'committed' | 'fail
     }
     await ctx.store.save(state);
     ctx.onChange();
+    if (ctx.stepDelayMs) await sleep(ctx.stepDelayMs, ctx.signal);
     let next: UpdateStateId;
     try {
       next = await handlers[upd.state as StepState](ctx);
@@ -146,11 +186,11 @@ async function finish(ctx: UpdateContext, end: 'committed' | 'failed'): Promise<
   const upd = state.update!;
   if (end === 'committed') {
     const candidate = ctx.candidate ?? (await loadSlot(ctx.dataDir, upd.slot, ctx.envelope.signed, ctx.runtimes));
-    // Hot swap: requests in flight finish on the old model; new ones use the new one.
-    const previous = ctx.predictor.swap(candidate);
+    const previous = ctx.predictor.active === candidate ? ctx.previous : ctx.predictor.swap(candidate);
     state.active = upd.slot;
     state.lastFailure = null;
     ctx.candidate = undefined;
+    ctx.previous = undefined;
     previous?.runtime.dispose();
   } else {
     state.lastFailure = { version: upd.version, reason: upd.reason ?? 'unknown', at: new Date().toISOString() };

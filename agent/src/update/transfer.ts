@@ -19,6 +19,8 @@ export interface TransferOptions {
   /** Re-request outstanding chunks when nothing arrives for this long. */
   stallMs?: number;
   onProgress?: (bytes: number) => void;
+  /** Fault injection: wait this long after writing each chunk (see config `stepDelayMs`). */
+  chunkDelayMs?: number;
 }
 
 /** Keep the verified prefix of a partial download; returns the index of the next chunk. */
@@ -94,6 +96,10 @@ export async function downloadArtifact(opts: TransferOptions): Promise<{ resumed
         const data = pending.get(next)!;
         pending.delete(next);
         await fh.write(data);
+        if (opts.chunkDelayMs) {
+          await fh.sync();
+          await new Promise((r) => setTimeout(r, opts.chunkDelayMs));
+        }
         release(next);
         next++;
         lastProgress = Date.now();

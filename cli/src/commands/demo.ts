@@ -62,6 +62,8 @@ export async function demo(o: { agents: number; json?: boolean; keep?: boolean }
       spec: c.training.spec,
       validation: c.figures,
       selfTest: c.selfTest,
+      // A short probation keeps the demo quick; production releases watch traffic longer.
+      budgets: { probationMs: 1000 },
       metrics: { ...c.figures, evaluation: c.evaluation.metrics },
     });
     say(`signed and published ${MODEL} v${rec.version} (${rec.sizeBytes} bytes, sha256 ${rec.sha256.slice(0, 12)})`);

@@ -19,10 +19,29 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnAgent(o: { id: string; dir: string; brokerUrl: string; model: string; rootKeyPath: string }): Promise<AgentProcess> {
+export interface SpawnOptions {
+  id: string;
+  dir: string;
+  brokerUrl: string;
+  model: string;
+  rootKeyPath: string;
+  /** More agent config (probation, credentials, stepDelayMs, ...). */
+  extra?: Record<string, unknown>;
+}
+
+export async function spawnAgent(o: SpawnOptions): Promise<AgentProcess> {
   await mkdir(o.dir, { recursive: true });
   const configPath = join(o.dir, 'agent.json');
-  const config = { deviceId: o.id, dataDir: o.dir, model: o.model, channel: 'stable', broker: { url: o.brokerUrl }, rootKey: o.rootKeyPath, api: { host: '127.0.0.1', port: 0 } };
+  const config = {
+    deviceId: o.id,
+    dataDir: o.dir,
+    model: o.model,
+    channel: 'stable',
+    broker: { url: o.brokerUrl },
+    rootKey: o.rootKeyPath,
+    api: { host: '127.0.0.1', port: 0 },
+    ...o.extra,
+  };
   await writeFile(configPath, JSON.stringify(config, null, 2));
   const logFile = join(o.dir, 'agent.log');
   const log = createWriteStream(logFile, { flags: 'a' });

@@ -53,10 +53,18 @@ export const ArtifactRefSchema = z.object({
 });
 export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 
+/** What the device checks during probation, on real traffic, before it commits a version. */
 export const BudgetsSchema = z.object({
+  /** Largest p95 single-request latency (ms) the model may show on the device. */
   p95Ms: finite.positive().optional(),
+  /** Largest share of requests the model may fail. */
   maxErrorRate: finite.min(0).max(1).optional(),
+  /** How long the device watches real traffic before committing (ms). */
+  probationMs: z.number().int().min(0).optional(),
+  /** Fewest requests needed before latency and error rate are judged. */
+  minRequests: z.number().int().min(1).optional(),
 });
+export type Budgets = z.infer<typeof BudgetsSchema>;
 
 export const ReleaseSchema = z.object({
   type: z.literal('release'),
@@ -72,6 +80,11 @@ export const ReleaseSchema = z.object({
   budgets: BudgetsSchema,
   /** Raw rows and the outputs the hub got for them: the agent's self-test after install. */
   selfTest: z.object({ rows: z.array(z.array(finite)), expected: z.array(z.array(finite)), tolerance: finite.nonnegative() }),
+  /**
+   * A signed instruction to go back to this (older) version. Only such a release may carry a
+   * version at or below one the device has seen; it must be newer than the release it replaces.
+   */
+  rollback: z.boolean().optional(),
 });
 export type Release = z.infer<typeof ReleaseSchema>;
 
@@ -122,6 +135,8 @@ export const DeviceStatusSchema = z.object({
   previousVersion: z.number().int().nullable(),
   health: z.enum(['ok', 'degraded', 'failed', 'unknown']),
   lastError: z.string().nullable(),
+  /** The version the last failed update tried to install (rolled back or refused). */
+  failedVersion: z.number().int().nullable().default(null),
   updatedAt: z.string(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
@@ -141,6 +156,15 @@ export const AgentConfigSchema = z.object({
   api: z
     .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(0), token: z.string().optional() })
     .default({ host: '127.0.0.1', port: 0 }),
+  /** Probation defaults; a release's signed budgets override them. */
+  probation: z
+    .object({ windowMs: z.number().int().min(0).default(10_000), minRequests: z.number().int().min(1).default(20), maxErrorRate: z.number().min(0).max(1).default(0.05) })
+    .default({ windowMs: 10_000, minRequests: 20, maxErrorRate: 0.05 }),
+  /**
+   * Slows every update step and every artifact chunk by this many ms, so a fault-injection
+   * test (or a demonstration) can stop the agent in a chosen state. Never set in production.
+   */
+  stepDelayMs: z.number().int().min(0).default(0),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

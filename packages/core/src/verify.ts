@@ -36,6 +36,11 @@ export interface VerifyOptions {
   seenVersion?: number;
   model?: string;
   channel?: string;
+  /**
+   * The creation time of the release the device runs: a rollback directive must be newer, so
+   * an old directive replayed later cannot force a downgrade.
+   */
+  activeCreated?: string;
 }
 
 export interface VerifiedRelease {
@@ -75,7 +80,10 @@ export function verifyRelease(input: unknown, opts: VerifyOptions): VerifiedRele
     throw new RefusedError('wrong-channel', `release is on channel "${release.channel}", this device follows "${opts.channel}"`);
   }
   if (opts.seenVersion !== undefined && release.version <= opts.seenVersion) {
-    throw new RefusedError('rollback', `version ${release.version} is not above ${opts.seenVersion}, the highest seen`);
+    if (!release.rollback) throw new RefusedError('rollback', `version ${release.version} is not above ${opts.seenVersion}, the highest seen`);
+    if (opts.activeCreated !== undefined && !(Date.parse(release.created) > Date.parse(opts.activeCreated))) {
+      throw new RefusedError('rollback', `rollback directive to version ${release.version} is older than the release this device runs`);
+    }
   }
   return { release, releaseKey: keyDoc.data };
 }

@@ -42,6 +42,7 @@ describe('spine: CSV to signed release to agent processes', () => {
       spec: candidate.training.spec,
       validation: candidate.figures,
       selfTest: candidate.selfTest,
+      budgets: { probationMs: 200 },
     });
     for (const id of ['dev-a', 'dev-b']) {
       agents.push(await spawnAgent({ id, dir: join(dir, id), brokerUrl: hub.brokerUrl, model: 'digits', rootKeyPath: join(hub.keysDir, 'root.pub') }));
