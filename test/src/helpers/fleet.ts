@@ -1,0 +1,77 @@
+/**
+ * Real parts for fleet tests: a hub with its embedded broker on port 0 in a temp dir, a model
+ * trained on real data (once per test file), and agents running the real agent code, in this
+ * process or as child processes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentConfigSchema, loadReleaseSigner, silentLogger, type DeviceStatus, type Release } from '@edgeml/core';
+import { startAgent, type Agent } from '@edgeml/agent';
+import { runPipeline, startHub, type Candidate, type Hub, type HubOptions } from '@edgeml/hub';
+import { deviceRuntimes, waitFor } from 'edgeml';
+import { dataFile } from './cli.js';
+
+export { waitFor };
+
+let irisCandidate: Promise<Candidate> | undefined;
+/** A real iris classifier, trained once per test file (a second or two). */
+export const irisModel = (): Promise<Candidate> =>
+  (irisCandidate ??= runPipeline({ data: dataFile('iris.csv'), target: 'species', arch: 'mlp', seed: 42, runtimes: deviceRuntimes() }));
+
+export interface TestHub {
+  hub: Hub;
+  dir: string;
+  rootKeyPath: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestHub(opts: Partial<HubOptions> = {}, dir?: string): Promise<TestHub> {
+  const base = dir ?? (await mkdtemp(join(tmpdir(), 'edgeml-hub-')));
+  const hub = await startHub({ dataDir: join(base, 'hub'), mqttPort: 0, log: silentLogger, ...opts });
+  return {
+    hub,
+    dir: base,
+    rootKeyPath: join(hub.keysDir, 'root.pub'),
+    async stop() {
+      await hub.close();
+      if (!dir) await rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Publish a candidate as the next version of `model`, with optional overrides of the release. */
+export async function publishModel(hub: Hub, c: Candidate, opts: { model?: string; channel?: string; budgets?: Release['budgets']; selfTest?: Release['selfTest']; chunkSize?: number } = {}) {
+  return hub.publish({
+    model: opts.model ?? 'iris',
+    channel: opts.channel ?? 'stable',
+    task: c.report.task,
+    artifact: c.artifact,
+    format: c.format,
+    runtime: c.runtime,
+    spec: c.training.spec,
+    validation: c.figures,
+    selfTest: opts.selfTest ?? c.selfTest,
+    budgets: opts.budgets ?? { probationMs: 0 },
+    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+  });
+}
+
+export const releaseSigner = (hub: Hub) => loadReleaseSigner(hub.keysDir);
+
+/** An agent running in this process: the real agent code, on the test hub's broker. */
+export async function startTestAgent(t: TestHub, id: string, extra: Record<string, unknown> = {}): Promise<{ agent: Agent; dataDir: string }> {
+  const dataDir = join(t.dir, 'agents', id);
+  const config = AgentConfigSchema.parse({ deviceId: id, dataDir, model: 'iris', broker: { url: t.hub.brokerUrl }, rootKey: t.rootKeyPath, ...extra });
+  const agent = await startAgent({ config, runtimes: deviceRuntimes(), log: silentLogger });
+  return { agent, dataDir };
+}
+
+export const statusOf = (agent: Agent): DeviceStatus => agent.status();
+
+export function untilStatus(agent: Agent, what: string, pred: (s: DeviceStatus) => boolean, timeoutMs = 20_000): Promise<DeviceStatus> {
+  return waitFor(what, () => {
+    const s = agent.status();
+    return pred(s) ? s : undefined;
+  }, timeoutMs, 25);
+}
