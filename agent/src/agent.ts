@@ -156,8 +156,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (!(e instanceof RefusedError)) throw e;
       const v = (input as { signed?: { version?: unknown; artifact?: { sha256?: unknown } } })?.signed;
       const known = [state.active && state.slots[state.active], state.update].some((s) => s && s.version === v?.version && s.sha256 === v?.artifact?.sha256);
-      // The retained release we already run comes again after every reconnect: not an attack.
-      if (e.reason === 'rollback' && known) return;
+      // The retained release we run, or the one that just failed here, comes again after every
+      // reconnect: not an attack, and not news.
+      if (e.reason === 'rollback' && (known || state.lastFailure?.version === v?.version)) return;
       log.warn('refused release', { reason: e.reason, detail: e.message });
       state.lastFailure = { version: typeof v?.version === 'number' ? v.version : 0, reason: `refused: ${e.message}`, at: now().toISOString() };
       await store.save(state);

@@ -1,0 +1,22 @@
+/**
+ * @edgeml/tflite: TFLite for the device, from TypeScript. A writer (tfjs LayersModel ->
+ * .tflite, float32 or calibrated full-integer int8), a reader and inspector for any .tflite,
+ * and a runtime on the real TFLite interpreter (WASM) behind @edgeml/ml's ModelRuntime.
+ */
+export { exportTflite, type ExportTfliteOptions, type TfliteQuantization } from './convert/export.js';
+export {
+  readTflite,
+  tensorData,
+  type TfliteModelInfo,
+  type TfliteSubgraph,
+  type TfliteTensor,
+  type TfliteOperator,
+  type TfliteOperatorCode,
+  type TfliteBuffer,
+  type TfliteSize,
+  type TfliteQuantization as TfliteQuantizationParams,
+  type OptionValue,
+  type TensorValues,
+} from './format/read.js';
+export { formatTfliteInfo, type FormatOptions } from './format/inspect.js';
+export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './runtime/runtime.js';
