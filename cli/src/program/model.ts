@@ -21,7 +21,7 @@ export function registerModelCommands(program: Command): void {
     .command('quantize')
     .description('make a smaller variant of a trained model and compare it with the float model')
     .requiredOption('--model <dir>', 'model directory from edgeml train')
-    .requiredOption('--format <format>', 'tfjs-uint8 or tfjs-float16')
+    .requiredOption('--format <format>', 'tflite-int8, tflite-float32, tfjs-uint8 or tfjs-float16')
     .requiredOption('--out <dir>', 'where to write the quantized model directory')
     .option('--calibration <file>', 'CSV of representative rows (default: a sample of the training split)')
     .option('--json', 'print the report as JSON')
@@ -65,4 +65,12 @@ export function registerModelCommands(program: Command): void {
     .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
     .option('--json', 'print JSON')
     .action(async (model, version, o) => (await import('../commands/models.js')).modelsShow(model, version, o));
+
+  program
+    .command('inspect')
+    .description('tensors, operators, quantization and sizes of a .tflite file (ours or TensorFlow\'s)')
+    .argument('<model.tflite>')
+    .option('--tensors', 'list every tensor')
+    .option('--json', 'print the parsed model as JSON')
+    .action(async (file, o) => (await import('../commands/inspect.js')).inspect(file, o));
 }

@@ -3,13 +3,18 @@
  * artifact, then evaluate it in the runtime the device uses. The demo and `edgeml release` both
  * come through here.
  */
-import { userError, type ArtifactFormat, type Release, type Task } from '@edgeml/core';
+import { userError, type ArtifactFormat, type ModelSpec, type Release, type Task } from '@edgeml/core';
+import { exportTflite } from '@edgeml/tflite';
 import {
   applyPreprocessing,
   buildDataset,
   evaluateRuntime,
   headlineFigures,
   loadUserModel,
+  quantizeBundle,
+  subset,
+  type Dataset,
+  type tf,
   modelInputShape,
   readCsvFile,
   saveBundle,
@@ -47,10 +52,42 @@ export interface Candidate {
   artifact: Uint8Array;
   format: ArtifactFormat;
   runtime: string;
+  /** The float tfjs model the artifact was made from. */
+  floatArtifact: Uint8Array;
+  /** Evaluation of the float model, when the shipped artifact is a smaller variant of it. */
+  reference?: Evaluation;
   /** Evaluation of the shipped artifact on the test split, in the device runtime. */
   evaluation: Evaluation;
   figures: Record<string, number>;
   selfTest: Release['selfTest'];
+}
+
+/** Rows of the training split that calibrate int8 quantization. */
+const CALIBRATION_ROWS = 256;
+
+/** Turn the trained model into the artifact format that ships. */
+export async function packageArtifact(model: tf.LayersModel, floatArtifact: Uint8Array, format: ArtifactFormat, calibration: Float32Array): Promise<Uint8Array> {
+  switch (format) {
+    case 'tfjs-layers':
+      return floatArtifact;
+    case 'tfjs-uint8':
+      return quantizeBundle(floatArtifact, 'uint8');
+    case 'tfjs-float16':
+      return quantizeBundle(floatArtifact, 'float16');
+    case 'tflite-int8':
+      return exportTflite(model, { quantization: 'int8', calibration });
+    case 'tflite-float32':
+      return exportTflite(model, { quantization: 'float32' });
+  }
+}
+
+async function evaluateWith(runtimes: RuntimeRegistry, format: ArtifactFormat, artifact: Uint8Array, spec: ModelSpec, ds: Dataset): Promise<Evaluation> {
+  const runtime = await runtimes[format]!(artifact);
+  try {
+    return evaluateRuntime(runtime, spec, ds);
+  } finally {
+    runtime.dispose();
+  }
 }
 
 export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
@@ -73,8 +110,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const format = opts.format ?? 'tfjs-layers';
   const loader = opts.runtimes[format];
   if (!loader) throw userError('unknown-format', `no runtime for artifact format ${format}`);
-  const artifact = await saveBundle(training.model);
-  training.model.dispose();
+  const floatArtifact = await saveBundle(training.model);
+  const calibration = applyPreprocessing(training.spec.preprocessing, subset(splits.train, Array.from({ length: Math.min(CALIBRATION_ROWS, splits.train.n) }, (_, i) => i)).x);
+  const artifact = await packageArtifact(training.model, floatArtifact, format, calibration).finally(() => training.model.dispose());
+  // What the float model scores on the same rows, so the cost of shrinking it is on record.
+  const reference = artifact === floatArtifact ? undefined : await evaluateWith(opts.runtimes, 'tfjs-layers', floatArtifact, training.spec, splits.test);
   const runtime = await loader(artifact);
   try {
     const evaluation = evaluateRuntime(runtime, training.spec, splits.test);
@@ -90,6 +130,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
       splits,
       training,
       artifact,
+      floatArtifact,
+      ...(reference ? { reference } : {}),
       format,
       runtime: runtime.info.runtime,
       evaluation,

@@ -14,6 +14,6 @@ export { buildModel, type Architecture } from './train/architectures.js';
 export { tf, useTrainingBackend, useWasmBackend, type TrainingBackend } from './train/backend.js';
 export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
-export { writeModelDir, readModelDir, datasetToCsv, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
+export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
 export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';
 export { loadUserModel, modelInputShape } from './train/user-model.js';

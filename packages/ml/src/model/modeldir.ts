@@ -11,6 +11,9 @@ import type { Dataset } from '../data/dataset.js';
 
 export const MODEL_FILES = { artifact: 'model.emtf', meta: 'edgeml-model.json', test: 'test.csv', calibration: 'calibration.csv' } as const;
 
+/** The artifact's file name in a model directory: `.tflite` files keep their usual extension. */
+export const artifactFileName = (format: ArtifactFormat): string => (format.startsWith('tflite') ? 'model.tflite' : MODEL_FILES.artifact);
+
 const MetaSchema = z.object({
   format: z.string(),
   runtime: z.string(),
@@ -42,7 +45,7 @@ export async function writeModelDir(
 ): Promise<ModelMeta> {
   await mkdir(dir, { recursive: true });
   const meta: ModelMeta = { ...m.meta, sha256: sha256Hex(m.artifact), sizeBytes: m.artifact.length, created: new Date().toISOString() };
-  await writeFileAtomic(join(dir, MODEL_FILES.artifact), m.artifact);
+  await writeFileAtomic(join(dir, artifactFileName(meta.format)), m.artifact);
   await writeFile(join(dir, MODEL_FILES.test), datasetToCsv(m.test, meta.spec));
   await writeFile(join(dir, MODEL_FILES.calibration), datasetToCsv(m.calibration, meta.spec, 256));
   await writeFileAtomic(join(dir, MODEL_FILES.meta), JSON.stringify(meta, null, 2) + '\n');
@@ -51,12 +54,13 @@ export async function writeModelDir(
 
 export async function readModelDir(dir: string): Promise<{ meta: ModelMeta; artifact: Uint8Array }> {
   const meta = (await readJsonFile(join(dir, MODEL_FILES.meta), MetaSchema, 'model description')) as ModelMeta;
+  const file = join(dir, artifactFileName(meta.format));
   let artifact: Uint8Array;
   try {
-    artifact = await readFile(join(dir, MODEL_FILES.artifact));
+    artifact = await readFile(file);
   } catch {
-    throw userError('file-missing', `${dir} has no ${MODEL_FILES.artifact}; is it a directory written by edgeml train?`);
+    throw userError('file-missing', `${dir} has no ${artifactFileName(meta.format)}; is it a directory written by edgeml train or quantize?`);
   }
-  if (sha256Hex(artifact) !== meta.sha256) throw userError('bad-artifact', `${join(dir, MODEL_FILES.artifact)} does not match the sha256 in ${MODEL_FILES.meta}`);
+  if (sha256Hex(artifact) !== meta.sha256) throw userError('bad-artifact', `${file} does not match the sha256 in ${MODEL_FILES.meta}`);
   return { meta, artifact };
 }

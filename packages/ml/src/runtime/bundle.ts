@@ -59,6 +59,8 @@ export function readBundle(bytes: Uint8Array): tf.io.ModelArtifacts {
 
 export async function loadBundle(bytes: Uint8Array): Promise<tf.LayersModel> {
   const artifacts = readBundle(bytes);
+  // Weights become tensors on load: some backend must be ready (tfjs picks its best one).
+  await tf.ready();
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (e) {
