@@ -2,7 +2,7 @@
  * The agent daemon: restores its state, serves the active slot, listens for signed releases on
  * its model's topic, runs one update at a time, and keeps a retained status on the broker.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import {
@@ -21,7 +21,7 @@ import type { RuntimeRegistry } from '@edgeml/ml';
 import { startApi } from './serve/http.js';
 import { Predictor } from './serve/predictor.js';
 import { StateStore, otherSlot, type AgentState } from './state/store.js';
-import { loadSlot, runUpdate, slotEnvelope, stagedEnvelopePath, type UpdateContext } from './update/machine.js';
+import { downloadsDir, loadSlot, runUpdate, slotEnvelope, stagedEnvelopePath, type UpdateContext } from './update/machine.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -104,6 +104,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     connectTimeout: 10_000,
     will: { topic: statusTopic, payload: Buffer.from(JSON.stringify(status(false))), qos: 1, retain: true },
     ...(config.broker.username ? { username: config.broker.username, password: config.broker.password } : {}),
+    ...(config.broker.ca ? { ca: await readFile(config.broker.ca, 'utf8') } : {}),
   };
   // Connect in the background: a device must serve its installed model while the broker is away.
   const client: MqttClient = connect(config.broker.url, mqttOptions);
@@ -201,6 +202,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
     drain();
   });
+
+  // Leftovers of an update that ended while a step was cut short belong to nothing now.
+  const keep = state.update ? [`${state.update.sha256}.part`, `${state.update.sha256}.release.json`] : [];
+  for (const f of await readdir(downloadsDir(config.dataDir)).catch(() => [] as string[])) {
+    if (!keep.includes(f)) await rm(join(downloadsDir(config.dataDir), f), { force: true });
+  }
 
   // Resume an update a crash interrupted, before taking new releases.
   if (state.update) {

@@ -1,5 +1,13 @@
 export { startAgent, type Agent, type AgentOptions } from './agent.js';
-export { Predictor, runModel, selfTest, NoModelError, type LoadedModel, type PredictResult, type Served } from './serve/predictor.js';
-export { startApi, type ApiOptions } from './serve/http.js';
+export { Predictor, runModel, selfTest, NoModelError, type LoadedModel, type PredictResult, type Served, type Outcome } from './serve/predictor.js';
+export { startApi, type Api, type ApiOptions } from './serve/http.js';
 export { StateStore, type AgentState, type UpdateStateId, updateStates } from './state/store.js';
 export { MAX_TRANSITIONS } from './update/machine.js';
+export { Batcher, type BatcherOptions } from './serve/batcher.js';
+export { createPipeline, predictRows, type ModelPipeline } from './serve/pipeline.js';
+export { type Feedback } from './serve/feedback.js';
+export { runBatch, errorsPath, type BatchModel, type BatchOptions, type BatchProgress, type BatchSummary } from './batch/runner.js';
+export { loadInstalledModel, type InstalledModel } from './batch/installed.js';
+export { checkpointPath } from './batch/checkpoint.js';
+export { formatOfPath, type DataFormat } from './batch/formats.js';
+export { enrollDevice, type EnrollOptions } from './enroll.js';

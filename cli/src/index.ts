@@ -1,3 +1,3 @@
 export { main } from './main.js';
-export { spawnAgent, waitFor, type AgentProcess, type SpawnOptions } from './commands/fleet-procs.js';
+export { spawnAgent, enrollAgent, waitFor, type AgentProcess, type SpawnOptions } from './commands/fleet-procs.js';
 export { deviceRuntimes } from './runtimes.js';

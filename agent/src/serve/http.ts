@@ -1,12 +1,17 @@
 /**
  * The agent's local HTTP API (loopback by default). Bad input gets a 4xx naming the problem;
- * nothing a client sends can take the agent down.
+ * nothing a client sends can take the agent down. Plain node:http: on a small board every
+ * microsecond of framework on the hot path is paid on every request. Routes, bodies and status
+ * codes are documented in docs/DEVICE.md.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { InputError } from '@edgeml/ml';
 import type { Logger } from '@edgeml/core';
+import { Batcher } from './batcher.js';
+import { checkFeedback, type Feedback } from './feedback.js';
+import { createApiMetrics } from './metrics.js';
 import { NoModelError, type Predictor } from './predictor.js';
 
 export interface ApiOptions {
@@ -16,55 +21,89 @@ export interface ApiOptions {
   predictor: Predictor;
   log: Logger;
   health: () => Record<string, unknown>;
+  /** Largest request body accepted (default 1 MiB); more gets 413. */
   maxBodyBytes?: number;
+  /** Merge concurrent predict requests into one runtime call (default on, up to 256 rows). */
+  batching?: { maxRows?: number } | false;
+  /** Receives each valid feedback; a rejection makes the request fail with 503. */
+  onFeedback?: (feedback: Feedback) => void | Promise<void>;
+  /** Process metrics (CPU, memory, event loop, GC) on /metrics; default on. */
+  processMetrics?: boolean;
+}
+
+export interface Api {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
 }
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
+type Method = 'GET' | 'POST';
+type Handler = (req: IncomingMessage, res: ServerResponse, route: string) => Promise<void> | void;
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        reject(new HttpError(413, `request body exceeds ${limit} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        // Keep reading (and dropping) the rest, so the client is not cut off before our answer.
+        req.resume();
+        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`));
         return;
       }
       chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const raw = await readBody(req, limit);
+  if (raw.length === 0) throw new HttpError(400, 'the request has no body; send a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    // JSON has no NaN or Infinity: a body holding them lands here.
+    throw new HttpError(400, `body is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 /** `{"rows": [...]}` for a batch, `{"row": ...}` for one; a row is an array or named features. */
 function rowsOf(body: unknown): unknown[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object with "row" or "rows"');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'body must be a JSON object with "row" (one row) or "rows" (a batch)');
+  }
   const b = body as Record<string, unknown>;
+  const extra = Object.keys(b).filter((k) => k !== 'row' && k !== 'rows');
+  if (extra.length) throw new HttpError(400, `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k.slice(0, 40)}"`).join(', ')}; send "row" or "rows"`);
   if ('rows' in b) {
-    if (!Array.isArray(b.rows) || b.rows.length === 0) throw new HttpError(400, '"rows" must be a non-empty array');
+    if ('row' in b) throw new HttpError(400, 'send either "row" or "rows", not both');
+    if (!Array.isArray(b.rows)) throw new HttpError(400, '"rows" must be an array of rows');
+    if (b.rows.length === 0) throw new HttpError(400, '"rows" is empty');
     return b.rows;
   }
   if ('row' in b) return [b.row];
   throw new HttpError(400, 'body must have "row" (one row) or "rows" (a batch)');
 }
 
-export async function startApi(opts: ApiOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startApi(opts: ApiOptions): Promise<Api> {
+  const { predictor, log } = opts;
   const limit = opts.maxBodyBytes ?? 1 << 20;
   const token = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
   const authorized = (req: IncomingMessage) => {
@@ -72,47 +111,139 @@ export async function startApi(opts: ApiOptions): Promise<{ server: Server; url:
     const got = Buffer.from(req.headers.authorization ?? '');
     return got.length === token.length && timingSafeEqual(got, token);
   };
+  const metrics = createApiMetrics(predictor, { defaultMetrics: opts.processMetrics !== false });
+  const batcher = opts.batching === false ? undefined : new Batcher(predictor, { maxRows: opts.batching?.maxRows ?? 256, onFlush: (n, rows) => metrics.merged(n, rows) });
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (!authorized(req)) throw new HttpError(401, 'missing or wrong bearer token');
-    if (req.method === 'GET' && path === '/v1/health') return send(res, 200, opts.health());
-    if (req.method === 'GET' && path === '/v1/model') {
-      const m = opts.predictor.active;
-      if (!m) throw new HttpError(503, 'no model is installed yet');
-      const r = m.release;
-      return send(res, 200, { model: r.model, version: r.version, format: r.artifact.format, runtime: m.runtime.info.runtime, spec: r.spec, budgets: r.budgets, validation: r.validation });
+  const send = (res: ServerResponse, route: string, t0: number, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+    metrics.request(route, status, (performance.now() - t0) / 1000);
+  };
+
+  const routes: Record<string, Partial<Record<Method, Handler>>> = {
+    '/v1/predict': {
+      async POST(req, res, route) {
+        const t0 = performance.now();
+        const rows = rowsOf(await readJson(req, limit));
+        const result = batcher ? await batcher.submit(rows) : predictor.predict(rows);
+        send(res, route, t0, 200, result);
+      },
+    },
+    '/v1/feedback': {
+      async POST(req, res, route) {
+        const t0 = performance.now();
+        const body = await readJson(req, limit);
+        const m = predictor.active;
+        if (!m) throw new NoModelError();
+        const checked = checkFeedback(body, m.release.spec);
+        if (!checked.ok) throw new HttpError(checked.status, checked.error);
+        const feedback: Feedback = { ...checked.value, model: m.release.model, version: m.release.version, receivedAt: new Date().toISOString() };
+        try {
+          await opts.onFeedback?.(feedback);
+        } catch (e) {
+          log.warn('feedback not recorded', { error: (e as Error).message });
+          throw new HttpError(503, `feedback could not be recorded: ${(e as Error).message}`);
+        }
+        metrics.feedback();
+        send(res, route, t0, 202, { accepted: true, predictionId: feedback.predictionId });
+      },
+    },
+    '/v1/health': {
+      GET(_req, res, route) {
+        send(res, route, performance.now(), 200, opts.health());
+      },
+    },
+    '/v1/model': {
+      GET(_req, res, route) {
+        const m = predictor.active;
+        if (!m) throw new NoModelError();
+        const r = m.release;
+        send(res, route, performance.now(), 200, {
+          model: r.model,
+          version: r.version,
+          channel: r.channel,
+          created: r.created,
+          sha256: r.artifact.sha256,
+          format: r.artifact.format,
+          runtime: m.runtime.info.runtime,
+          spec: r.spec,
+          budgets: r.budgets,
+          validation: r.validation,
+        });
+      },
+    },
+    '/metrics': {
+      async GET(_req, res, route) {
+        const text = await metrics.text();
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        metrics.request(route, 200, 0);
+      },
+    },
+  };
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse, path: string, methods: Partial<Record<Method, Handler>> | undefined, route: string) => {
+    if (!authorized(req)) throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+    if (!methods) throw new HttpError(404, `no route ${path.slice(0, 100)}; the API has ${Object.keys(routes).join(', ')}`);
+    // HEAD is GET without the body (node drops it).
+    const handler = methods[(req.method === 'HEAD' ? 'GET' : req.method) as Method];
+    if (!handler) {
+      const allow = Object.keys(methods).join(', ');
+      throw new HttpError(405, `${path} takes ${allow}, not ${req.method}`, { allow });
     }
-    if (req.method === 'POST' && path === '/v1/predict') {
-      const raw = await readBody(req, limit);
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch (e) {
-        throw new HttpError(400, `body is not valid JSON: ${(e as Error).message}`);
-      }
-      return send(res, 200, opts.predictor.predict(rowsOf(body)));
+    await handler(req, res, route);
+  };
+
+  const fail = (req: IncomingMessage, res: ServerResponse, route: string, e: unknown) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
     }
-    throw new HttpError(404, `no route ${req.method} ${path}`);
+    const t0 = performance.now();
+    if (e instanceof HttpError) {
+      // After a refused oversized body the rest of the stream is not worth keeping open for.
+      const headers = e.status === 413 ? { ...e.headers, connection: 'close' } : e.headers;
+      return send(res, route, t0, e.status, { error: e.message }, headers);
+    }
+    if (e instanceof InputError) return send(res, route, t0, 422, { error: e.message });
+    if (e instanceof NoModelError) return send(res, route, t0, 503, { error: e.message });
+    log.error('request failed', { method: req.method, route, error: (e as Error)?.stack ?? String(e) });
+    send(res, route, t0, 500, { error: 'internal error' });
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      if (e instanceof HttpError) return send(res, e.status, { error: e.message });
-      if (e instanceof InputError) return send(res, 422, { error: e.message });
-      if (e instanceof NoModelError) return send(res, 503, { error: e.message });
-      opts.log.error('request failed', { error: (e as Error).stack });
-      send(res, 500, { error: 'internal error' });
-    });
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const methods = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    // Metrics label by known route only: arbitrary paths must not grow the label set.
+    const route = methods ? path : 'other';
+    dispatch(req, res, path, methods, route).catch((e: unknown) => fail(req, res, route, e));
+  });
+  // A client that trickles its request in cannot hold a connection for long.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy(err);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   return {
     server,
-    url: `http://${opts.host}:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        metrics.stop();
+        batcher?.flush();
+        server.close(() => resolve());
+        // Idle keep-alive connections would otherwise hold close() open until they time out.
+        server.closeIdleConnections();
+      }),
   };
 }

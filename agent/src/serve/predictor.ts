@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Release } from '@edgeml/core';
-import { applyPreprocessing, decodeOutputs, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
+import { applyPreprocessing, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
+import { createPipeline, type ModelPipeline } from './pipeline.js';
 
 export interface LoadedModel {
   release: Release;
@@ -22,13 +23,27 @@ export interface PredictResult {
 export interface Served {
   version: number;
   rows: number;
+  /**
+   * Time the model path took for this request. A request merged with others into one runtime
+   * call is charged its share of that call (by rows), so latency per row stays the model's.
+   */
   latencyMs: number;
   /** False when the model itself failed; bad input is the caller's error and not counted. */
   ok: boolean;
+  /** True when the input was refused before it reached the model (then `ok` is true). */
+  rejected?: boolean;
+}
+
+/** What one request of a merged call got: its result, or the error that is its alone. */
+export type Outcome = { ok: true; result: PredictResult } | { ok: false; error: Error };
+
+interface Active {
+  model: LoadedModel;
+  pipe: ModelPipeline;
 }
 
 export class Predictor {
-  private current: LoadedModel | null = null;
+  private current: Active | null = null;
   private readonly observers = new Set<(s: Served) => void>();
 
   /** Watch every request the model serves; returns the function that stops watching. */
@@ -38,33 +53,92 @@ export class Predictor {
   }
 
   get active(): LoadedModel | null {
-    return this.current;
+    return this.current?.model ?? null;
   }
 
   /** Make `next` the serving model; returns the one it replaces (still loaded). */
   swap(next: LoadedModel | null): LoadedModel | null {
-    const prev = this.current;
-    this.current = next;
+    const prev = this.current?.model ?? null;
+    this.current = next ? { model: next, pipe: createPipeline(next.release.spec, next.runtime) } : null;
     return prev;
   }
 
   predict(rows: readonly unknown[]): PredictResult {
-    const m = this.current;
-    if (!m) throw new NoModelError();
-    if (this.observers.size === 0) return runModel(m, rows);
+    const a = this.current;
+    if (!a) throw new NoModelError();
+    if (this.observers.size === 0) return runActive(a, rows);
     const t0 = performance.now();
     let ok = false;
+    let rejected = false;
     try {
-      const result = runModel(m, rows);
+      const result = runActive(a, rows);
       ok = true;
       return result;
     } catch (e) {
-      if (e instanceof InputError) ok = true;
+      if (e instanceof InputError) ok = rejected = true;
       throw e;
     } finally {
-      const served: Served = { version: m.release.version, rows: rows.length, latencyMs: performance.now() - t0, ok };
-      for (const fn of this.observers) fn(served);
+      this.notify({ version: a.model.release.version, rows: rows.length, latencyMs: performance.now() - t0, ok, rejected });
     }
+  }
+
+  /**
+   * Several requests in one runtime call. Each request is checked on its own: a bad row fails
+   * only the request that sent it. Throws (for every request) only when there is no model or
+   * the model itself fails. Observers see one `Served` per request.
+   */
+  predictMany(requests: readonly (readonly unknown[])[]): Outcome[] {
+    const a = this.current;
+    if (!a) throw new NoModelError();
+    const t0 = performance.now();
+    const { pipe, model } = a;
+    const version = model.release.version;
+    let total = 0;
+    for (const rows of requests) total += rows.length;
+    let x = new Float32Array(total * pipe.width);
+    const outcomes: (Outcome | undefined)[] = new Array(requests.length);
+    const starts = new Array<number>(requests.length);
+    let filled = 0;
+    for (let i = 0; i < requests.length; i++) {
+      const rows = requests[i]!;
+      try {
+        pipe.encode(rows, x, filled);
+        starts[i] = filled;
+        filled += rows.length;
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        outcomes[i] = { ok: false, error: e };
+      }
+    }
+    if (filled < total) x = x.slice(0, filled * pipe.width);
+    let predictions: Prediction[] = [];
+    let failure: Error | undefined;
+    try {
+      if (filled > 0) predictions = pipe.run(x, filled);
+    } catch (e) {
+      failure = e as Error;
+    }
+    const elapsed = performance.now() - t0;
+    for (let i = 0; i < requests.length; i++) {
+      const rows = requests[i]!;
+      if (outcomes[i]) {
+        this.notify({ version, rows: rows.length, latencyMs: 0, ok: true, rejected: true });
+        continue;
+      }
+      if (failure) outcomes[i] = { ok: false, error: failure };
+      else {
+        const start = starts[i]!;
+        const mine = new Array<Prediction & { id: string }>(rows.length);
+        for (let r = 0; r < rows.length; r++) mine[r] = { ...predictions[start + r]!, id: randomUUID() };
+        outcomes[i] = { ok: true, result: { model: model.release.model, version, predictions: mine } };
+      }
+      this.notify({ version, rows: rows.length, latencyMs: filled > 0 ? (elapsed * rows.length) / filled : elapsed, ok: !failure });
+    }
+    return outcomes as Outcome[];
+  }
+
+  private notify(s: Served): void {
+    for (const fn of this.observers) fn(s);
   }
 }
 
@@ -75,12 +149,19 @@ export class NoModelError extends Error {
   }
 }
 
+function runActive(a: Active, rows: readonly unknown[]): PredictResult {
+  const { pipe, model } = a;
+  const x = new Float32Array(rows.length * pipe.width);
+  pipe.encode(rows, x, 0);
+  const decoded = pipe.run(x, rows.length);
+  const predictions = new Array<Prediction & { id: string }>(decoded.length);
+  for (let r = 0; r < decoded.length; r++) predictions[r] = { ...decoded[r]!, id: randomUUID() };
+  return { model: model.release.model, version: model.release.version, predictions };
+}
+
+/** One call through a model's whole predict path, without a Predictor (benchmarks, tools). */
 export function runModel(m: LoadedModel, rows: readonly unknown[]): PredictResult {
-  const { spec } = m.release;
-  const raw = encodeRows(spec, rows);
-  const outputs = m.runtime.predict(applyPreprocessing(spec.preprocessing, raw, raw), rows.length);
-  const predictions = decodeOutputs(spec, outputs, rows.length).map((p) => ({ ...p, id: randomUUID() }));
-  return { model: m.release.model, version: m.release.version, predictions };
+  return runActive({ model: m, pipe: createPipeline(m.release.spec, m.runtime) }, rows);
 }
 
 /** Run the signed self-test rows and compare with the outputs the hub recorded. */

@@ -196,8 +196,8 @@ async function finish(ctx: UpdateContext, end: 'committed' | 'failed'): Promise<
     state.lastFailure = { version: upd.version, reason: upd.reason ?? 'unknown', at: new Date().toISOString() };
   }
   state.update = null;
-  await rm(stagedEnvelopePath(ctx.dataDir, upd.sha256), { force: true });
   await ctx.store.save(state);
+  await rm(stagedEnvelopePath(ctx.dataDir, upd.sha256), { force: true });
   ctx.onChange();
   return end;
 }

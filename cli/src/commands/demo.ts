@@ -14,7 +14,7 @@ import { formatTable } from '../output/table.js';
 import { trainingProgress } from '../output/progress.js';
 import { repoFile } from '../paths.js';
 import { deviceRuntimes } from '../runtimes.js';
-import { spawnAgent, waitFor, type AgentProcess } from './fleet-procs.js';
+import { enrollAgent, spawnAgent, waitFor, type AgentProcess } from './fleet-procs.js';
 import { printJson } from './options.js';
 
 const MODEL = 'digits';
@@ -37,7 +37,7 @@ export async function demo(o: { agents: number; json?: boolean; keep?: boolean }
   let hub: Hub | undefined;
   const agents: AgentProcess[] = [];
   try {
-    hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, log });
+    hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, httpPort: 0, log });
     say(`hub: broker ${hub.brokerUrl}, registry ${join(dir, 'hub', 'registry.sqlite')}`);
     const backend = await useTrainingBackend();
     say(`training the digits model (tfjs backend: ${backend})`);
@@ -75,12 +75,14 @@ export async function demo(o: { agents: number; json?: boolean; keep?: boolean }
     });
     say(`signed and published ${MODEL} v${rec.version} (${rec.sizeBytes} bytes, sha256 ${rec.sha256.slice(0, 12)})`);
 
-    const rootKeyPath = join(hub.keysDir, 'root.pub');
     for (let i = 1; i <= o.agents; i++) {
       const id = `device-${String(i).padStart(2, '0')}`;
-      agents.push(await spawnAgent({ id, dir: join(dir, 'agents', id), brokerUrl: hub.brokerUrl, model: MODEL, rootKeyPath }));
+      const agentDir = join(dir, 'agents', id);
+      // Each device enrols as a real one would: a one-time token for its own credentials.
+      const configPath = await enrollAgent({ hubUrl: hub.httpUrl!, token: hub.createEnrollToken(), id, dir: agentDir, model: MODEL });
+      agents.push(await spawnAgent({ id, dir: agentDir, configPath }));
     }
-    say(`started ${o.agents} agent processes; waiting for each to verify, install and activate v${rec.version}`);
+    say(`enrolled and started ${o.agents} agent processes; waiting for each to verify, install and activate v${rec.version}`);
     const registry = hub.registry;
     await waitFor(
       'every agent to report the version active',

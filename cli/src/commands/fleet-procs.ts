@@ -4,9 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkFailed, isEdgemlError } from '@edgeml/core';
+import { checkFailed, isEdgemlError, writeFileAtomic } from '@edgeml/core';
+import { enrollDevice } from '@edgeml/agent';
 import { cliBin } from '../paths.js';
 
 export interface AgentProcess {
@@ -22,27 +23,26 @@ export interface AgentProcess {
 export interface SpawnOptions {
   id: string;
   dir: string;
-  brokerUrl: string;
-  model: string;
-  rootKeyPath: string;
-  /** More agent config (probation, credentials, stepDelayMs, ...). */
+  /** The agent's config file (from enrolment). */
+  configPath: string;
+  /** Fields merged into the config file before start (probation, stepDelayMs, ...). */
   extra?: Record<string, unknown>;
+}
+
+/** Enrol a device at the hub with a fresh one-time token; returns its config file. */
+export async function enrollAgent(o: { hubUrl: string; token: string; id: string; dir: string; model: string; brokerCa?: string; extra?: Record<string, unknown> }): Promise<string> {
+  const configPath = join(o.dir, 'agent.json');
+  await enrollDevice({ hubUrl: o.hubUrl, token: o.token, deviceId: o.id, model: o.model, dataDir: o.dir, configPath, ...(o.brokerCa ? { brokerCa: o.brokerCa } : {}), ...(o.extra ? { extra: o.extra } : {}) });
+  return configPath;
 }
 
 export async function spawnAgent(o: SpawnOptions): Promise<AgentProcess> {
   await mkdir(o.dir, { recursive: true });
-  const configPath = join(o.dir, 'agent.json');
-  const config = {
-    deviceId: o.id,
-    dataDir: o.dir,
-    model: o.model,
-    channel: 'stable',
-    broker: { url: o.brokerUrl },
-    rootKey: o.rootKeyPath,
-    api: { host: '127.0.0.1', port: 0 },
-    ...o.extra,
-  };
-  await writeFile(configPath, JSON.stringify(config, null, 2));
+  const configPath = o.configPath;
+  if (o.extra) {
+    const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+    await writeFileAtomic(configPath, JSON.stringify({ ...config, ...o.extra }, null, 2) + '\n', 0o600);
+  }
   const logFile = join(o.dir, 'agent.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [cliBin(), 'agent', 'start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

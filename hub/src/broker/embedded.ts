@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
 import { userError, type Logger } from '@edgeml/core';
+import { mayPublish, maySubscribe, type Identity } from '../security/acl.js';
 
 export interface EmbeddedBroker {
   url: string;
@@ -8,10 +10,47 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-/** aedes inside the hub process: the zero-setup broker. Any external MQTT broker can replace it. */
-export async function startEmbeddedBroker(opts: { host?: string; port: number; log: Logger }): Promise<EmbeddedBroker> {
-  const broker = await Aedes.createBroker({});
-  const server: Server = createServer(broker.handle);
+export interface BrokerOptions {
+  host?: string;
+  port: number;
+  log: Logger;
+  /** Who a username and password belong to, or undefined to refuse the connection. */
+  authenticate: (username: string, password: string) => Identity | undefined;
+  /** PEM certificate and key: serve MQTT over TLS (mqtts). */
+  tls?: { cert: string; key: string };
+}
+
+/** aedes inside the hub process: the zero-setup broker, with authentication and ACLs on. */
+export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
+  const identities = new WeakMap<Client, Identity>();
+  const broker = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const who = username === undefined || password === undefined ? undefined : opts.authenticate(username, password.toString('utf8'));
+      if (!who) {
+        opts.log.warn('mqtt authentication refused', { client: client.id, username: username ?? null });
+        const err = Object.assign(new Error('bad username or password'), { returnCode: 4 as const });
+        done(err, false);
+        return;
+      }
+      identities.set(client, who);
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      // A null client is the broker itself (last wills are checked here with their client).
+      const who = client ? identities.get(client) : ({ role: 'hub' } as const);
+      if (who && mayPublish(who, packet.topic)) return done(null);
+      opts.log.warn('mqtt publish refused', { client: client?.id ?? null, topic: packet.topic });
+      done(new Error(`not allowed to publish to ${packet.topic}`));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const who = identities.get(client);
+      if (who && maySubscribe(who, sub.topic)) return done(null, sub);
+      opts.log.warn('mqtt subscribe refused', { client: client.id, topic: sub.topic });
+      // A null subscription answers the client with a failure code instead of dropping it.
+      done(null, null);
+    },
+  });
+  const server: Server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, broker.handle) : createServer(broker.handle);
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
@@ -23,9 +62,9 @@ export async function startEmbeddedBroker(opts: { host?: string; port: number; l
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   broker.on('clientError', (client, err) => opts.log.debug('mqtt client error', { client: client.id, error: err.message }));
-  opts.log.info('embedded MQTT broker listening', { host, port });
+  opts.log.info('embedded MQTT broker listening', { host, port, tls: Boolean(opts.tls) });
   return {
-    url: `mqtt://${host}:${port}`,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

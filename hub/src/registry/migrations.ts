@@ -41,4 +41,29 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'device credentials, enrolment tokens, failed versions per device',
+    sql: `
+      CREATE TABLE device_credentials (
+        device_id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE enroll_tokens (
+        token_hash TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        device_id TEXT
+      );
+      CREATE TABLE device_failures (
+        device_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (device_id, model, version)
+      );
+    `,
+  },
 ];

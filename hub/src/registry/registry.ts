@@ -169,6 +169,42 @@ export class Registry {
     }));
   }
 
+  /** A one-time enrolment token (its hash), valid until `expiresAt`. */
+  addEnrollToken(hash: string, expiresAt: Date): void {
+    this.db.prepare('INSERT INTO enroll_tokens (token_hash, expires_at) VALUES (?, ?)').run(hash, expiresAt.toISOString());
+  }
+
+  /**
+   * Spend a token for `deviceId` and store the device's secret hash, in one transaction: a
+   * token works once, and an enrolled id cannot be taken over by a second token.
+   */
+  enrollDevice(hash: string, deviceId: string, secretHash: string, now: Date): 'ok' | 'bad-token' | 'device-exists' {
+    return this.db.transaction(() => {
+      const t = this.db.prepare('SELECT expires_at, used_at FROM enroll_tokens WHERE token_hash = ?').get(hash) as { expires_at: string; used_at: string | null } | undefined;
+      if (!t || t.used_at !== null || Date.parse(t.expires_at) <= now.getTime()) return 'bad-token';
+      if (this.db.prepare('SELECT 1 FROM device_credentials WHERE device_id = ?').get(deviceId)) return 'device-exists';
+      this.db.prepare('UPDATE enroll_tokens SET used_at = ?, device_id = ? WHERE token_hash = ?').run(now.toISOString(), deviceId, hash);
+      this.db.prepare('INSERT INTO device_credentials (device_id, secret_hash, created_at) VALUES (?, ?, ?)').run(deviceId, secretHash, now.toISOString());
+      return 'ok';
+    })();
+  }
+
+  deviceSecretHash(deviceId: string): string | undefined {
+    return (this.db.prepare('SELECT secret_hash FROM device_credentials WHERE device_id = ?').get(deviceId) as { secret_hash: string } | undefined)?.secret_hash;
+  }
+
+  /** Record that `version` failed on a device (rolled back or refused); kept once per version. */
+  recordFailure(deviceId: string, model: string, version: number, reason: string, at: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO device_failures (device_id, model, version, reason, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, model, version, reason, at);
+  }
+
+  failures(model?: string): { deviceId: string; model: string; version: number; reason: string; at: string }[] {
+    const rows = (model === undefined
+      ? this.db.prepare('SELECT * FROM device_failures ORDER BY at').all()
+      : this.db.prepare('SELECT * FROM device_failures WHERE model = ? ORDER BY at').all(model)) as Record<string, unknown>[];
+    return rows.map((r) => ({ deviceId: r.device_id as string, model: r.model as string, version: r.version as number, reason: r.reason as string, at: r.at as string }));
+  }
+
   close(): void {
     this.db.close();
   }

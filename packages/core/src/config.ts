@@ -28,5 +28,6 @@ export async function loadAgentConfig(path: string): Promise<AgentConfig> {
   const config = await readJsonFile(path, AgentConfigSchema, 'agent config');
   const base = dirname(resolve(path));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  return { ...config, dataDir: abs(config.dataDir), rootKey: abs(config.rootKey) };
+  const broker = config.broker.ca ? { ...config.broker, ca: abs(config.broker.ca) } : config.broker;
+  return { ...config, broker, dataDir: abs(config.dataDir), rootKey: abs(config.rootKey) };
 }

@@ -150,6 +150,8 @@ export const AgentConfigSchema = z.object({
     url: z.string(),
     username: z.string().optional(),
     password: z.string().optional(),
+    /** CA certificate (PEM file) to trust for mqtts://. */
+    ca: z.string().optional(),
   }),
   /** Path to the pinned root public key (PEM). */
   rootKey: z.string(),

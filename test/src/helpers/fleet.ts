@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentConfigSchema, loadReleaseSigner, silentLogger, type DeviceStatus, type Release } from '@edgeml/core';
-import { startAgent, type Agent } from '@edgeml/agent';
+import { enrollDevice, startAgent, type Agent } from '@edgeml/agent';
 import { runPipeline, startHub, type Candidate, type Hub, type HubOptions } from '@edgeml/hub';
-import { deviceRuntimes, waitFor } from 'edgeml';
+import { deviceRuntimes, enrollAgent, spawnAgent, waitFor, type AgentProcess } from 'edgeml';
 import { dataFile } from './cli.js';
 
 export { waitFor };
@@ -28,7 +28,7 @@ export interface TestHub {
 
 export async function startTestHub(opts: Partial<HubOptions> = {}, dir?: string): Promise<TestHub> {
   const base = dir ?? (await mkdtemp(join(tmpdir(), 'edgeml-hub-')));
-  const hub = await startHub({ dataDir: join(base, 'hub'), mqttPort: 0, log: silentLogger, ...opts });
+  const hub = await startHub({ dataDir: join(base, 'hub'), mqttPort: 0, httpPort: 0, log: silentLogger, ...opts });
   return {
     hub,
     dir: base,
@@ -62,7 +62,8 @@ export const releaseSigner = (hub: Hub) => loadReleaseSigner(hub.keysDir);
 /** An agent running in this process: the real agent code, on the test hub's broker. */
 export async function startTestAgent(t: TestHub, id: string, extra: Record<string, unknown> = {}): Promise<{ agent: Agent; dataDir: string }> {
   const dataDir = join(t.dir, 'agents', id);
-  const config = AgentConfigSchema.parse({ deviceId: id, dataDir, model: 'iris', broker: { url: t.hub.brokerUrl }, rootKey: t.rootKeyPath, ...extra });
+  const enrolled = await enrollDevice({ hubUrl: t.hub.httpUrl!, token: t.hub.createEnrollToken(), deviceId: id, model: 'iris', dataDir, configPath: join(dataDir, 'agent.json') });
+  const config = AgentConfigSchema.parse({ ...enrolled, ...extra });
   const agent = await startAgent({ config, runtimes: deviceRuntimes(), log: silentLogger });
   return { agent, dataDir };
 }
@@ -75,3 +76,15 @@ export function untilStatus(agent: Agent, what: string, pred: (s: DeviceStatus) 
     return pred(s) ? s : undefined;
   }, timeoutMs, 25);
 }
+
+/** An agent as its own OS process, enrolled at the test hub on first start. */
+export async function spawnTestAgent(t: TestHub, id: string, extra?: Record<string, unknown>, model = 'iris'): Promise<AgentProcess> {
+  const dir = join(t.dir, 'agents', id);
+  const configPath = join(dir, 'agent.json');
+  const known = await import('node:fs/promises').then((fs) => fs.access(configPath).then(() => true, () => false));
+  if (!known) await enrollAgent({ hubUrl: t.hub.httpUrl!, token: t.hub.createEnrollToken(), id, dir, model });
+  return spawnAgent({ id, dir, configPath, ...(extra ? { extra } : {}) });
+}
+
+/** An MQTT client with the hub's own rights: what an attacker who owns the broker could send. */
+export const privilegedClientOptions = (t: TestHub) => ({ ...t.hub.hubCredentials, clientId: `privileged-${Date.now()}` });

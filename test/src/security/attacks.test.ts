@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyDir, signEnvelope, topics, type Release, type ReleaseSigner } from '@edgeml/core';
 import type { Agent } from '@edgeml/agent';
 import { buildRelease, chunkHashes, signRelease, type Candidate } from '@edgeml/hub';
-import { irisModel, publishModel, releaseSigner, startTestAgent, startTestHub, untilStatus, type TestHub } from '../helpers/fleet.js';
+import { irisModel, privilegedClientOptions, publishModel, releaseSigner, startTestAgent, startTestHub, untilStatus, type TestHub } from '../helpers/fleet.js';
 
 let t: TestHub;
 let c: Candidate;
@@ -51,7 +51,8 @@ beforeAll(async () => {
   signer = await releaseSigner(t.hub);
   ({ agent, dataDir } = await startTestAgent(t, 'victim'));
   await untilStatus(agent, 'v1 active', (s) => s.state === 'active' && s.version === 1);
-  attacker = await connectAsync(t.hub.brokerUrl, { clientId: 'attacker' });
+  // The attacker owns the broker (or the hub's MQTT identity): only the signatures stand in the way.
+  attacker = await connectAsync(t.hub.brokerUrl, privilegedClientOptions(t));
 });
 
 afterAll(async () => {
@@ -143,6 +144,7 @@ describe('attack table: the agent refuses and installs nothing', () => {
     const before = agent.status().lastError;
     await attack.send();
     const s = await untilStatus(agent, `refusal ${attack.reason}`, (st) => st.lastError !== before && (st.lastError ?? '').includes(`${attack.reason}:`) && st.state !== 'downloading' && st.state !== 'verifying' && st.state !== 'rolling-back');
+    await agent.idle();
     expect(s.version).toBe(1);
     expect(s.state).toBe('rolled-back');
     const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8'));

@@ -7,8 +7,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Candidate } from '@edgeml/hub';
-import { spawnAgent, type AgentProcess } from 'edgeml';
-import { irisModel, publishModel, startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
+import type { AgentProcess } from 'edgeml';
+import { irisModel, publishModel, spawnTestAgent, startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
 
 let t: TestHub;
 let c: Candidate;
@@ -31,8 +31,8 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-async function start(id: string, extra: Record<string, unknown> = {}): Promise<AgentProcess> {
-  const p = await spawnAgent({ id, dir: join(t.dir, 'agents', id), brokerUrl: t.hub.brokerUrl, model: 'iris', rootKeyPath: t.rootKeyPath, extra });
+async function start(id: string, extra: Record<string, unknown> = { stepDelayMs: 0 }): Promise<AgentProcess> {
+  const p = await spawnTestAgent(t, id, extra);
   procs.push(p);
   return p;
 }

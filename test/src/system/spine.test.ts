@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, silentLogger } from '@edgeml/core';
 import { runPipeline, startHub, type Candidate, type Hub, type VersionRecord } from '@edgeml/hub';
-import { deviceRuntimes, spawnAgent, waitFor, type AgentProcess } from 'edgeml';
+import { deviceRuntimes, enrollAgent, spawnAgent, waitFor, type AgentProcess } from 'edgeml';
 
 const dataFile = join(import.meta.dirname, '../../../data/digits.csv');
 
@@ -30,7 +30,7 @@ describe('spine: CSV to signed release to agent processes', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'edgeml-spine-'));
-    hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, log: silentLogger });
+    hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, httpPort: 0, log: silentLogger });
     candidate = await runPipeline({ data: dataFile, target: 'digit', arch: 'mlp', seed: 42, runtimes: deviceRuntimes() });
     rec = await hub.publish({
       model: 'digits',
@@ -45,7 +45,8 @@ describe('spine: CSV to signed release to agent processes', () => {
       budgets: { probationMs: 200 },
     });
     for (const id of ['dev-a', 'dev-b']) {
-      agents.push(await spawnAgent({ id, dir: join(dir, id), brokerUrl: hub.brokerUrl, model: 'digits', rootKeyPath: join(hub.keysDir, 'root.pub') }));
+      const configPath = await enrollAgent({ hubUrl: hub.httpUrl!, token: hub.createEnrollToken(), id, dir: join(dir, id), model: 'digits' });
+      agents.push(await spawnAgent({ id, dir: join(dir, id), configPath }));
     }
     await waitFor('both agents active', () => (agents.every((a) => activeOn(a.id, rec.version)) ? true : undefined), 60_000);
   });
@@ -89,7 +90,7 @@ describe('spine: CSV to signed release to agent processes', () => {
     victim.child.kill('SIGKILL');
     await new Promise((r) => victim.child.once('exit', r));
     const logBefore = (await readFile(victim.logFile, 'utf8')).length;
-    const restarted = await spawnAgent({ id: victim.id, dir: victim.dir, brokerUrl: hub.brokerUrl, model: 'digits', rootKeyPath: join(hub.keysDir, 'root.pub') });
+    const restarted = await spawnAgent({ id: victim.id, dir: victim.dir, configPath: join(victim.dir, 'agent.json') });
     agents[0] = restarted;
     const rows = [Array.from(candidate.splits.test.x.subarray(0, candidate.training.spec.features.length))];
     const body = await waitFor('the restarted agent to serve', () => predict(restarted, rows), 30_000);

@@ -1,0 +1,76 @@
+/**
+ * `edgeml batch`: offline batch inference on the device. Ctrl-C (or SIGTERM) stops at the next
+ * batch with a checkpoint; the same command with --resume carries on from there.
+ */
+import { basename } from 'node:path';
+import { runBatch, type BatchSummary, type DataFormat } from '@edgeml/agent';
+import { batchProgress } from '../output/batch-progress.js';
+import { loadDeviceModel } from './device-model.js';
+import { printJson } from './options.js';
+
+interface BatchCommandOptions {
+  in: string;
+  out: string;
+  agentDir?: string;
+  model?: string;
+  onError: 'fail' | 'skip';
+  batchSize: number;
+  resume?: boolean;
+  inFormat?: DataFormat;
+  outFormat?: DataFormat;
+  json?: boolean;
+  checkpointRows?: number;
+  checkpointMs?: number;
+}
+
+export async function batch(o: BatchCommandOptions): Promise<void> {
+  const model = await loadDeviceModel(o);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const progress = batchProgress(`${model.name} ${typeof model.version === 'number' ? `v${model.version}` : model.version}`);
+  let summary: BatchSummary;
+  try {
+    summary = await runBatch({
+      input: o.in,
+      output: o.out,
+      model,
+      onError: o.onError,
+      batchSize: o.batchSize,
+      signal: stop.signal,
+      onProgress: progress.update,
+      ...(o.resume ? { resume: true } : {}),
+      ...(o.inFormat ? { inputFormat: o.inFormat } : {}),
+      ...(o.outFormat ? { outputFormat: o.outFormat } : {}),
+      ...(o.checkpointRows ? { checkpointRows: o.checkpointRows } : {}),
+      ...(o.checkpointMs !== undefined ? { checkpointMs: o.checkpointMs } : {}),
+    });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    model.runtime.dispose();
+  }
+  if (o.json) printJson(summary);
+  else process.stdout.write(report(summary));
+  if (summary.interrupted) {
+    if (!o.json) process.stderr.write(`edgeml: interrupted after ${summary.records} rows; run the same command with --resume to continue\n`);
+    process.exitCode = 130;
+  }
+}
+
+function report(s: BatchSummary): string {
+  const lines = [
+    `${s.interrupted ? 'interrupted' : 'done'}: ${s.predicted} rows predicted, ${s.bad} bad, of ${s.records} read` +
+      (s.resumedFrom ? ` (resumed after ${s.resumedFrom})` : '') +
+      ` in ${s.seconds.toFixed(2)} s (${Math.round(s.rowsPerSecond)} rows/s)`,
+    `model ${s.model.name}, version ${s.model.version}`,
+    `wrote ${s.output}`,
+  ];
+  if (s.bad) {
+    lines.push(`bad rows (first ${Math.min(s.errors.length, 10)} of ${s.bad}; all in ${basename(s.errorsFile!)}):`);
+    for (const e of s.errors.slice(0, 10)) lines.push(`  line ${e.line}: ${e.error}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,36 @@
+/**
+ * The model `edgeml predict` and `edgeml batch` run: the one an agent has installed (read from
+ * its data directory, checked against the signed release) or a model directory.
+ */
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { userError } from '@edgeml/core';
+import { loadInstalledModel, type BatchModel } from '@edgeml/agent';
+import { readModelDir } from '@edgeml/ml';
+import { deviceRuntimes } from '../runtimes.js';
+
+/** `sources` names every flag that may give the model, for the usage message. */
+export async function loadDeviceModel(o: { agentDir?: string; model?: string }, sources = ['--agent-dir', '--model']): Promise<BatchModel> {
+  const given = [o.agentDir && '--agent-dir', o.model && '--model'].filter(Boolean);
+  if (given.length !== 1) {
+    const list = `${sources.slice(0, -1).join(', ')} or ${sources.at(-1)}`;
+    throw userError('bad-usage', `give exactly one of ${list}${given.length ? ` (got ${given.join(' and ')})` : ''}`);
+  }
+  if (o.agentDir) return loadInstalledModel(resolve(o.agentDir), deviceRuntimes());
+  return loadModelPath(resolve(o.model!));
+}
+
+/** A model directory, or a file in one (its artifact or description). */
+async function loadModelPath(path: string): Promise<BatchModel> {
+  let dir = path;
+  try {
+    if (!(await stat(path)).isDirectory()) dir = dirname(path);
+  } catch (e) {
+    throw userError('file-missing', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const { meta, artifact } = await readModelDir(dir);
+  const loader = deviceRuntimes()[meta.format];
+  if (!loader) throw userError('no-runtime', `no runtime in this build runs ${meta.format} artifacts`);
+  // A model directory has no release version: its content hash identifies it in outputs.
+  return { name: basename(dir), version: `sha256:${meta.sha256.slice(0, 12)}`, sha256: meta.sha256, spec: meta.spec, runtime: await loader(artifact) };
+}

@@ -1,0 +1,82 @@
+/**
+ * The hub's HTTP API: device enrolment (a one-time token for per-device MQTT credentials and
+ * the pinned root key). Later routes (metrics, releases) join here.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { describeZodError, userError, validName, type Logger } from '@edgeml/core';
+
+export const EnrollRequestSchema = z.object({ token: z.string().min(16).max(256), deviceId: z.string() });
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+export interface EnrollResponse {
+  deviceId: string;
+  username: string;
+  password: string;
+  brokerUrl: string;
+  rootKey: string;
+}
+
+export interface HubApiOptions {
+  host: string;
+  port: number;
+  log: Logger;
+  enroll: (req: EnrollRequest) => EnrollResponse | { error: string; status: number };
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw Object.assign(new Error('body too large'), { status: 413 });
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw Object.assign(new Error('body is not valid JSON'), { status: 400 });
+  }
+}
+
+export async function startHubApi(opts: HubApiOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    void (async () => {
+      if (req.method === 'POST' && path === '/v1/enroll') {
+        const parsed = EnrollRequestSchema.safeParse(await readJson(req));
+        if (!parsed.success) return send(res, 400, { error: describeZodError(parsed.error) });
+        try {
+          validName('device id', parsed.data.deviceId);
+        } catch (e) {
+          return send(res, 400, { error: (e as Error).message });
+        }
+        const result = opts.enroll(parsed.data);
+        return 'error' in result ? send(res, result.status, { error: result.error }) : send(res, 200, result);
+      }
+      const route = opts.routes?.[`${req.method} ${path}`];
+      if (route) return route(req, res);
+      send(res, 404, { error: `no route ${req.method} ${path}` });
+    })().catch((e: Error & { status?: number }) => {
+      if (e.status) return send(res, e.status, { error: e.message });
+      opts.log.error('hub API request failed', { error: e.stack });
+      send(res, 500, { error: 'internal error' });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? userError('port-in-use', `HTTP port ${opts.port} on ${opts.host} is already in use; pick another with --http-port`) : e),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://${opts.host}:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
