@@ -6,7 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { ModelSpec } from '@edgeml/core';
-import { applyPreprocessing, buildDataset, readCsvFile, saveBundle, splitDataset, trainModel, type Architecture, type Dataset } from '@edgeml/ml';
+import { applyPreprocessing, buildDataset, loadBundle, readCsvFile, saveBundle, splitDataset, subset, trainModel, type Architecture, type Dataset } from '@edgeml/ml';
+import { exportTflite, type TfliteQuantization } from '@edgeml/tflite';
 
 export interface TrainedModel {
   name: string;
@@ -18,6 +19,12 @@ export interface TrainedModel {
   test: Dataset;
   /** The test split's rows already preprocessed, so timing measures the runtime alone. */
   testInput: Float32Array;
+  /**
+   * Representative rows for int8 calibration, preprocessed: the first CALIBRATION_ROWS rows of
+   * the training split, as the hub's release pipeline takes them, so the benchmarked int8
+   * model is the one a release would ship.
+   */
+  calibration: Float32Array;
   training: { backend: string; epochs: number; bestEpoch: number; durationMs: number };
 }
 
@@ -31,7 +38,12 @@ export interface FixtureOptions {
 export interface Fixtures {
   readonly seed: number;
   digits(arch: Architecture): Promise<TrainedModel>;
+  /** The trained digits model exported to .tflite (int8 calibrated on `calibration`). */
+  tflite(arch: Architecture, quantization: TfliteQuantization): Promise<Uint8Array>;
 }
+
+// hub/src/release/pipeline.ts calibrates on this many training rows.
+const CALIBRATION_ROWS = 256;
 
 // From test/dist/bench/ (and test/src/bench/) up to the repository root.
 const DIGITS_CSV = fileURLToPath(new URL('../../../data/digits.csv', import.meta.url));
@@ -39,6 +51,7 @@ const DIGITS_CSV = fileURLToPath(new URL('../../../data/digits.csv', import.meta
 export function createFixtures(opts: FixtureOptions): Fixtures {
   // Promises, not values, are cached: two sections asking at once still train once.
   const cache = new Map<Architecture, Promise<TrainedModel>>();
+  const tfliteCache = new Map<string, Promise<Uint8Array>>();
   let digitsData: Promise<Dataset> | undefined;
 
   const loadDigits = () =>
@@ -66,15 +79,35 @@ export function createFixtures(opts: FixtureOptions): Fixtures {
       spec: result.spec,
       test: splits.test,
       testInput: applyPreprocessing(result.spec.preprocessing, splits.test.x),
+      calibration: applyPreprocessing(result.spec.preprocessing, subset(splits.train, Array.from({ length: Math.min(CALIBRATION_ROWS, splits.train.n) }, (_, i) => i)).x),
       training: { backend: result.backend, epochs: result.history.length, bestEpoch: result.bestEpoch, durationMs: result.durationMs },
     };
   }
 
+  async function toTflite(arch: Architecture, quantization: TfliteQuantization): Promise<Uint8Array> {
+    const trained = await digits(arch);
+    // From the shipped bundle, as the hub's release path exports it from the trained model.
+    const model = await loadBundle(trained.bundle);
+    try {
+      return await exportTflite(model, quantization === 'int8' ? { quantization, calibration: trained.calibration } : { quantization });
+    } finally {
+      model.dispose();
+    }
+  }
+
+  function digits(arch: Architecture): Promise<TrainedModel> {
+    let p = cache.get(arch);
+    if (!p) cache.set(arch, (p = train(arch)));
+    return p;
+  }
+
   return {
     seed: opts.seed,
-    digits(arch) {
-      let p = cache.get(arch);
-      if (!p) cache.set(arch, (p = train(arch)));
+    digits,
+    tflite(arch, quantization) {
+      const key = `${arch}/${quantization}`;
+      let p = tfliteCache.get(key);
+      if (!p) tfliteCache.set(key, (p = toTflite(arch, quantization)));
       return p;
     },
   };

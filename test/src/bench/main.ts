@@ -13,11 +13,13 @@ import { tf } from '@edgeml/ml';
 import { createFixtures } from './fixtures.js';
 import { renderSection } from './report.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
+import { peerSection } from './sections/peer.js';
 import { runtimesSection } from './sections/runtimes.js';
+import { tfliteSection } from './sections/tflite.js';
 
-// Order is report order. Later sections (tflite, agent overhead, http, batch, onnxruntime peer,
-// fleet) go here.
-const SECTIONS: Section[] = [runtimesSection];
+// Order is report order. Later sections (agent overhead, http, batch, RSS/cold start, fleet)
+// go here.
+const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection];
 
 const USAGE = `usage: npm run bench -- [SECTION...] [--out FILE] [--rounds N] [--round-ms MS] [--seed N] [--cnn-epochs N]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(', ')}`;

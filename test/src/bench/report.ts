@@ -1,6 +1,6 @@
 /** Plain-text rendering of section results for stdout; the JSON file keeps the full figures. */
 import { isSummary, type Cell, type Column, type SectionResult, type Table } from './section.js';
-import type { Ratio } from './stats.js';
+import { meetsTarget, type Ratio, type Target } from './stats.js';
 
 function fmt(n: number, digits: number): string {
   if (!Number.isFinite(n)) return 'n/a';
@@ -26,8 +26,14 @@ export function renderTable(t: Table): string {
   return [t.title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** "target <= 0.10x (issue 4): met" */
+export function renderTarget(value: number, t: Target): string {
+  return `target ${t.op} ${t.value.toFixed(2)}x${t.source ? ` (${t.source})` : ''}: ${meetsTarget(value, t) ? 'met' : 'MISSED'}`;
+}
+
 export function renderRatio(r: Ratio): string {
-  return `${r.name}: ${r.value.toFixed(2)}x  (per-round ${r.rounds.p25.toFixed(2)}-${r.rounds.p75.toFixed(2)}x over ${r.rounds.n} paired rounds; ${r.numerator} / ${r.denominator})`;
+  const target = r.target ? `  [${renderTarget(r.value, r.target)}]` : '';
+  return `${r.name}: ${r.value.toFixed(2)}x${target}  (per-round ${r.rounds.p25.toFixed(2)}-${r.rounds.p75.toFixed(2)}x over ${r.rounds.n} paired rounds; ${r.numerator} / ${r.denominator})`;
 }
 
 export function renderSection(title: string, result: SectionResult, seconds: number): string {

@@ -109,6 +109,51 @@ export function timeRound(fn: (i: number) => void, opts: TimeOptions = {}): Roun
 }
 
 /**
+ * `timeRound` for functions that return a promise (onnxruntime-node's `session.run`): each call
+ * is awaited before the next, so the figure is latency as a caller sees it, promise hops
+ * included. Same budget and warm-up rules as `timeRound`.
+ */
+export async function timeRoundAsync(fn: (i: number) => Promise<unknown>, opts: TimeOptions = {}): Promise<Round> {
+  const warmup = opts.warmup ?? 20;
+  const minNs = BigInt(Math.round((opts.minTimeMs ?? 200) * 1e6));
+  const minIterations = opts.minIterations ?? 10;
+  const maxIterations = opts.maxIterations ?? 1_000_000;
+  for (let i = 0; i < warmup; i++) await fn(i);
+  const calls: number[] = [];
+  const start = process.hrtime.bigint();
+  let now = start;
+  let i = 0;
+  while (i < maxIterations && (i < minIterations || now - start < minNs)) {
+    const t0 = process.hrtime.bigint();
+    await fn(warmup + i);
+    now = process.hrtime.bigint();
+    // A clock read costs nothing next to a promise round trip, so every call is timed.
+    if (opts.perCall) calls.push(nsToMs(now - t0));
+    i++;
+  }
+  const totalMs = nsToMs(process.hrtime.bigint() - start);
+  const round: Round = { iterations: i, totalMs, msPerCall: totalMs / i };
+  if (opts.perCall) {
+    calls.sort((a, b) => a - b);
+    round.callP50Ms = quantileSorted(calls, 0.5);
+    round.callP99Ms = quantileSorted(calls, 0.99);
+  }
+  return round;
+}
+
+/** A bound an issue sets on a ratio, e.g. `{ op: '<=', value: 0.1 }`. */
+export interface Target {
+  op: '<=' | '>=';
+  value: number;
+  /** Where the target comes from, e.g. "issue 4". */
+  source?: string;
+}
+
+export function meetsTarget(value: number, target: Target): boolean {
+  return target.op === '<=' ? value <= target.value : value >= target.value;
+}
+
+/**
  * A ratio between two figures measured side by side in the same run. `value` is the ratio of
  * the medians (the headline); `rounds` summarises the per-round ratios of paired rounds, whose
  * spread says how much the headline can be trusted on this machine.
@@ -119,9 +164,16 @@ export interface Ratio {
   rounds: Summary;
   numerator: string;
   denominator: string;
+  /** The bound the headline is held to, when an issue names one. */
+  target?: Target;
 }
 
-export function pairedRatio(name: string, numerator: { label: string; values: readonly number[] }, denominator: { label: string; values: readonly number[] }): Ratio {
+export function pairedRatio(
+  name: string,
+  numerator: { label: string; values: readonly number[] },
+  denominator: { label: string; values: readonly number[] },
+  target?: Target,
+): Ratio {
   if (numerator.values.length !== denominator.values.length) {
     throw new Error(`ratio ${name}: ${numerator.values.length} rounds against ${denominator.values.length}; a ratio needs paired rounds`);
   }
@@ -132,5 +184,6 @@ export function pairedRatio(name: string, numerator: { label: string; values: re
     rounds: summarize(perRound),
     numerator: numerator.label,
     denominator: denominator.label,
+    ...(target ? { target } : {}),
   };
 }

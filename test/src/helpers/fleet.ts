@@ -63,7 +63,8 @@ export const releaseSigner = (hub: Hub) => loadReleaseSigner(hub.keysDir);
 export async function startTestAgent(t: TestHub, id: string, extra: Record<string, unknown> = {}): Promise<{ agent: Agent; dataDir: string }> {
   const dataDir = join(t.dir, 'agents', id);
   const enrolled = await enrollDevice({ hubUrl: t.hub.httpUrl!, token: t.hub.createEnrollToken(), deviceId: id, model: 'iris', dataDir, configPath: join(dataDir, 'agent.json') });
-  const config = AgentConfigSchema.parse({ ...enrolled, ...extra });
+  const broker = { ...enrolled.broker, ...(extra.broker as object | undefined) };
+  const config = AgentConfigSchema.parse({ ...enrolled, ...extra, broker });
   const agent = await startAgent({ config, runtimes: deviceRuntimes(), log: silentLogger });
   return { agent, dataDir };
 }
