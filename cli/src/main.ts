@@ -7,17 +7,20 @@ import { isEdgemlError } from '@edgeml/core';
 import { registerFleetCommands } from './program/fleet.js';
 import { registerModelCommands } from './program/model.js';
 import { registerSecurityCommands } from './program/security.js';
+import { registerDeviceCommands } from './program/device.js';
 
 export function buildProgram(): Command {
   const program = new Command('edgeml')
     .description('Train, quantize, validate, sign and ship ML models to edge devices, and keep them healthy there.')
     .version('0.1.0')
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .showHelpAfterError('(run with --help for usage)');
   registerFleetCommands(program);
   registerModelCommands(program);
   registerSecurityCommands(program);
+  registerDeviceCommands(program);
   return program;
 }
 /** The one top-level catch: user errors are one line and exit 2, failed checks exit 1, bugs print a stack. */

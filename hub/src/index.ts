@@ -5,3 +5,7 @@ export { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 export { buildRelease, signRelease, chunkHashes, DEFAULT_CHUNK_SIZE, type ReleaseInput } from './release/manifest.js';
 export { runPipeline, packageArtifact, type Candidate, type PipelineOptions } from './release/pipeline.js';
 export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from './release/gates.js';
+export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';
+export { mayPublish, maySubscribe, type Identity } from './security/acl.js';
+export { HUB_USER, OPERATOR_USER } from './security/secrets.js';
+export { ingestStatus } from './fleet/ingest.js';

@@ -129,11 +129,13 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   let lastCheckpoint = performance.now();
 
   // Output is written in large pieces: one write per batch would spend its time waiting on I/O.
-  let outText = '';
+  let outParts: string[] = [];
+  let outChars = 0;
   const drain = async () => {
-    if (outText) {
-      outPos += await writeAll(out, outText, outPos);
-      outText = '';
+    if (outParts.length) {
+      outPos += await writeAll(out, outParts.join(''), outPos);
+      outParts = [];
+      outChars = 0;
     }
     if (errText) {
       err ??= await open(errFile, 'a');
@@ -165,13 +167,16 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   const flush = async (done: number) => {
     if (n > 0) {
       const predictions = pipe.run(x, n);
-      for (let i = 0; i < n; i++) outText += writer.row(lines[i]!, echoes[i]!, predictions[i]!);
+      let text = '';
+      for (let i = 0; i < n; i++) text += writer.row(lines[i]!, echoes[i]!, predictions[i]!);
+      outParts.push(text);
+      outChars += text.length;
       predicted += n;
       sinceCheckpoint += n;
       n = 0;
     }
     if (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms) await checkpoint(done);
-    else if (outText.length >= 1 << 20 || errText.length >= 1 << 16) await drain();
+    else if (outChars >= 1 << 18 || errText.length >= 1 << 16) await drain();
     o.onProgress?.({ records: done, predicted, bad, bytesRead: stream.bytesRead, totalBytes: info.size });
   };
 

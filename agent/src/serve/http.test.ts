@@ -144,6 +144,19 @@ describe('POST /v1/predict', () => {
     expect((await fetch(`${bare.url}/v1/model`)).status).toBe(503);
   });
 
+  it('shrugs off a client that disconnects halfway through its body', async () => {
+    const { connect } = await import('node:net');
+    const { port } = new URL(api.url);
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"row": [1,');
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   it('still serves after every refusal above', async () => {
     expect((await post('/v1/predict', { row: iris.rows[0] })).status).toBe(200);
   });

@@ -48,7 +48,8 @@ class HttpError extends Error {
 }
 
 type Method = 'GET' | 'POST';
-type Handler = (req: IncomingMessage, res: ServerResponse, route: string) => Promise<void> | void;
+/** `t0` is when the request arrived (performance.now()), for the duration histogram. */
+type Handler = (req: IncomingMessage, res: ServerResponse, route: string, t0: number) => Promise<void> | void;
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -70,6 +71,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on('error', reject);
+    // A client that goes away mid-body must not leave this promise (and its chunks) behind.
+    req.on('close', () => {
+      if (!req.complete) reject(new HttpError(400, 'the request was aborted before its body was complete'));
+    });
   });
 }
 
@@ -123,16 +128,14 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
 
   const routes: Record<string, Partial<Record<Method, Handler>>> = {
     '/v1/predict': {
-      async POST(req, res, route) {
-        const t0 = performance.now();
+      async POST(req, res, route, t0) {
         const rows = rowsOf(await readJson(req, limit));
         const result = batcher ? await batcher.submit(rows) : predictor.predict(rows);
         send(res, route, t0, 200, result);
       },
     },
     '/v1/feedback': {
-      async POST(req, res, route) {
-        const t0 = performance.now();
+      async POST(req, res, route, t0) {
         const body = await readJson(req, limit);
         const m = predictor.active;
         if (!m) throw new NoModelError();
@@ -150,16 +153,16 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       },
     },
     '/v1/health': {
-      GET(_req, res, route) {
-        send(res, route, performance.now(), 200, opts.health());
+      GET(_req, res, route, t0) {
+        send(res, route, t0, 200, opts.health());
       },
     },
     '/v1/model': {
-      GET(_req, res, route) {
+      GET(_req, res, route, t0) {
         const m = predictor.active;
         if (!m) throw new NoModelError();
         const r = m.release;
-        send(res, route, performance.now(), 200, {
+        send(res, route, t0, 200, {
           model: r.model,
           version: r.version,
           channel: r.channel,
@@ -174,16 +177,16 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       },
     },
     '/metrics': {
-      async GET(_req, res, route) {
+      async GET(_req, res, route, t0) {
         const text = await metrics.text();
         res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
         res.end(text);
-        metrics.request(route, 200, 0);
+        metrics.request(route, 200, (performance.now() - t0) / 1000);
       },
     },
   };
 
-  const dispatch = async (req: IncomingMessage, res: ServerResponse, path: string, methods: Partial<Record<Method, Handler>> | undefined, route: string) => {
+  const dispatch = async (req: IncomingMessage, res: ServerResponse, path: string, methods: Partial<Record<Method, Handler>> | undefined, route: string, t0: number) => {
     if (!authorized(req)) throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     if (!methods) throw new HttpError(404, `no route ${path.slice(0, 100)}; the API has ${Object.keys(routes).join(', ')}`);
     // HEAD is GET without the body (node drops it).
@@ -192,15 +195,15 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       const allow = Object.keys(methods).join(', ');
       throw new HttpError(405, `${path} takes ${allow}, not ${req.method}`, { allow });
     }
-    await handler(req, res, route);
+    await handler(req, res, route, t0);
   };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, route: string, e: unknown) => {
-    if (res.headersSent) {
+  const fail = (req: IncomingMessage, res: ServerResponse, route: string, t0: number, e: unknown) => {
+    // Nothing can be answered on a response already begun or a connection already gone.
+    if (res.headersSent || res.destroyed || req.socket.destroyed) {
       res.destroy();
       return;
     }
-    const t0 = performance.now();
     if (e instanceof HttpError) {
       // After a refused oversized body the rest of the stream is not worth keeping open for.
       const headers = e.status === 413 ? { ...e.headers, connection: 'close' } : e.headers;
@@ -213,13 +216,14 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
   };
 
   const server = createServer((req, res) => {
+    const t0 = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const methods = Object.hasOwn(routes, path) ? routes[path] : undefined;
     // Metrics label by known route only: arbitrary paths must not grow the label set.
     const route = methods ? path : 'other';
-    dispatch(req, res, path, methods, route).catch((e: unknown) => fail(req, res, route, e));
+    dispatch(req, res, path, methods, route, t0).catch((e: unknown) => fail(req, res, route, t0, e));
   });
   // A client that trickles its request in cannot hold a connection for long.
   server.requestTimeout = 30_000;

@@ -1,5 +1,6 @@
 import { createLogger, loadAgentConfig } from '@edgeml/core';
-import { startAgent } from '@edgeml/agent';
+import { enrollDevice, startAgent } from '@edgeml/agent';
+import { resolve } from 'node:path';
 import { deviceRuntimes } from '../runtimes.js';
 import { untilSignal } from './signals.js';
 
@@ -11,4 +12,19 @@ export async function agentStart(o: { config: string }): Promise<void> {
   await untilSignal();
   log.info('stopping');
   await agent.close();
+}
+
+export async function agentEnroll(o: { hub: string; token: string; deviceId: string; model: string; channel: string; dataDir: string; config: string; brokerCa?: string; apiPort: number }): Promise<void> {
+  const config = await enrollDevice({
+    hubUrl: o.hub,
+    token: o.token,
+    deviceId: o.deviceId,
+    model: o.model,
+    channel: o.channel,
+    dataDir: o.dataDir,
+    configPath: o.config,
+    api: { port: o.apiPort },
+    ...(o.brokerCa ? { brokerCa: o.brokerCa } : {}),
+  });
+  process.stdout.write(`enrolled ${config.deviceId} for ${config.model}/${config.channel}; broker ${config.broker.url}; wrote ${resolve(o.config)} (mode 0600)\nstart it with: edgeml agent start --config ${resolve(o.config)}\n`);
 }

@@ -18,9 +18,24 @@ export function registerFleetCommands(program: Command): void {
     .option('--data-dir <dir>', 'where the registry, artifacts and keys live', '.edgeml/hub')
     .option('--mqtt-port <port>', 'port of the embedded MQTT broker', int('--mqtt-port'), 1883)
     .option('--mqtt-host <host>', 'address the embedded broker listens on', '127.0.0.1')
+    .option('--http-port <port>', 'port of the hub HTTP API (enrolment, metrics)', int('--http-port'), 8750)
+    .option('--http-host <host>', 'address the HTTP API listens on', '127.0.0.1')
+    .option('--tls-cert <file>', 'serve the embedded broker over TLS (mqtts) with this PEM certificate')
+    .option('--tls-key <file>', 'private key (PEM) for --tls-cert')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded one')
+    .option('--broker-username <name>', 'user name at the external broker')
+    .option('--broker-password <secret>', 'password at the external broker (or EDGEML_BROKER_PASSWORD)')
+    .option('--broker-ca <file>', 'CA certificate to trust for an mqtts:// broker')
+    .option('--public-broker-url <url>', 'the broker URL devices are given at enrolment')
     .option('--keys <dir>', 'signing key directory (default: <data-dir>/keys, generated on first start)')
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
+  hub
+    .command('token')
+    .description('create a one-time enrolment token for one device')
+    .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+    .option('--ttl <duration>', 'how long the token is valid, e.g. 1h, 7d', '24h')
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('../commands/hub.js')).hubToken(o));
 
   const agent = program.command('agent').description('the device agent');
   agent
@@ -28,4 +43,17 @@ export function registerFleetCommands(program: Command): void {
     .description('run the agent until interrupted')
     .requiredOption('--config <file>', 'agent config (JSON)')
     .action(async (o) => (await import('../commands/agent.js')).agentStart(o));
+  agent
+    .command('enroll')
+    .description('exchange a one-time token for this device\'s credentials and write its config')
+    .requiredOption('--hub <url>', 'the hub HTTP API, e.g. http://hub.local:8750')
+    .requiredOption('--token <token>', 'one-time token from `edgeml hub token`')
+    .requiredOption('--device-id <id>', 'this device\'s id')
+    .requiredOption('--model <name>', 'the model this device serves')
+    .option('--channel <name>', 'release channel to follow', 'stable')
+    .option('--data-dir <dir>', 'the agent\'s data directory', '/var/lib/edgeml')
+    .option('--config <file>', 'where to write the agent config', 'agent.json')
+    .option('--broker-ca <file>', 'CA certificate to trust for an mqtts:// broker')
+    .option('--api-port <port>', 'local prediction API port', int('--api-port'), 8760)
+    .action(async (o) => (await import('../commands/agent.js')).agentEnroll(o));
 }

@@ -6,8 +6,15 @@ import { tf, useTrainingBackend, useWasmBackend } from '../train/backend.js';
 function wrap(model: tf.LayersModel, runtime: string, format: ArtifactFormat): ModelRuntime {
   const inputShape = (model.inputs[0]!.shape as (number | null)[]).slice(1) as number[];
   const outputSize = (model.outputs[0]!.shape as (number | null)[]).slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-  const run = (input: Float32Array, n: number) =>
-    tf.tidy(() => (model.predict(tf.tensor(input, [n, ...inputShape])) as tf.Tensor).dataSync() as Float32Array);
+  const run = (input: Float32Array, n: number) => {
+    // dataSync outside tidy: inside it, tidy walks the returned array looking for tensors.
+    const out = tf.tidy(() => model.predict(tf.tensor(input, [n, ...inputShape])) as tf.Tensor);
+    try {
+      return out.dataSync() as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  };
   // Warm up once so the first real request does not pay for kernel set-up.
   run(new Float32Array(inputShape.reduce((a, b) => a * b, 1)), 1);
   return { info: { runtime, format, inputShape, outputSize }, predict: run, dispose: () => model.dispose() };
