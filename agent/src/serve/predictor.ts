@@ -32,6 +32,12 @@ export interface Served {
   ok: boolean;
   /** True when the input was refused before it reached the model (then `ok` is true). */
   rejected?: boolean;
+  /**
+   * The standardised inputs of the rows served (a view, valid only during the callback) and
+   * their predictions: telemetry's input statistics and feedback's memory come from here.
+   */
+  inputs?: Float32Array;
+  predictions?: readonly (Prediction & { id: string })[];
 }
 
 /** What one request of a merged call got: its result, or the error that is its alone. */
@@ -66,19 +72,27 @@ export class Predictor {
   predict(rows: readonly unknown[]): PredictResult {
     const a = this.current;
     if (!a) throw new NoModelError();
-    if (this.observers.size === 0) return runActive(a, rows);
+    if (this.observers.size === 0) return runActive(a, rows).result;
     const t0 = performance.now();
     let ok = false;
     let rejected = false;
+    let served: { result: PredictResult; x: Float32Array } | undefined;
     try {
-      const result = runActive(a, rows);
+      served = runActive(a, rows);
       ok = true;
-      return result;
+      return served.result;
     } catch (e) {
       if (e instanceof InputError) ok = rejected = true;
       throw e;
     } finally {
-      this.notify({ version: a.model.release.version, rows: rows.length, latencyMs: performance.now() - t0, ok, rejected });
+      this.notify({
+        version: a.model.release.version,
+        rows: rows.length,
+        latencyMs: performance.now() - t0,
+        ok,
+        rejected,
+        ...(served ? { inputs: served.x, predictions: served.result.predictions } : {}),
+      });
     }
   }
 
@@ -132,7 +146,14 @@ export class Predictor {
         for (let r = 0; r < rows.length; r++) mine[r] = { ...predictions[start + r]!, id: randomUUID() };
         outcomes[i] = { ok: true, result: { model: model.release.model, version, predictions: mine } };
       }
-      this.notify({ version, rows: rows.length, latencyMs: filled > 0 ? (elapsed * rows.length) / filled : elapsed, ok: !failure });
+      const done = outcomes[i]!;
+      this.notify({
+        version,
+        rows: rows.length,
+        latencyMs: filled > 0 ? (elapsed * rows.length) / filled : elapsed,
+        ok: !failure,
+        ...(done.ok ? { inputs: x.subarray(starts[i]! * pipe.width, (starts[i]! + rows.length) * pipe.width), predictions: done.result.predictions } : {}),
+      });
     }
     return outcomes as Outcome[];
   }
@@ -149,19 +170,19 @@ export class NoModelError extends Error {
   }
 }
 
-function runActive(a: Active, rows: readonly unknown[]): PredictResult {
+function runActive(a: Active, rows: readonly unknown[]): { result: PredictResult; x: Float32Array } {
   const { pipe, model } = a;
   const x = new Float32Array(rows.length * pipe.width);
   pipe.encode(rows, x, 0);
   const decoded = pipe.run(x, rows.length);
   const predictions = new Array<Prediction & { id: string }>(decoded.length);
   for (let r = 0; r < decoded.length; r++) predictions[r] = { ...decoded[r]!, id: randomUUID() };
-  return { model: model.release.model, version: model.release.version, predictions };
+  return { result: { model: model.release.model, version: model.release.version, predictions }, x };
 }
 
 /** One call through a model's whole predict path, without a Predictor (benchmarks, tools). */
 export function runModel(m: LoadedModel, rows: readonly unknown[]): PredictResult {
-  return runActive({ model: m, pipe: createPipeline(m.release.spec, m.runtime) }, rows);
+  return runActive({ model: m, pipe: createPipeline(m.release.spec, m.runtime) }, rows).result;
 }
 
 /** Run the signed self-test rows and compare with the outputs the hub recorded. */
