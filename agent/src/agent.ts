@@ -18,7 +18,9 @@ import {
   type SignedRelease,
 } from '@edgeml/core';
 import type { RuntimeRegistry } from '@edgeml/ml';
+import { handleCommand } from './commands.js';
 import { startApi } from './serve/http.js';
+import { Reporter } from './telemetry/reporter.js';
 import { Predictor } from './serve/predictor.js';
 import { StateStore, otherSlot, type AgentState } from './state/store.js';
 import { downloadsDir, loadSlot, runUpdate, slotEnvelope, stagedEnvelopePath, type UpdateContext } from './update/machine.js';
@@ -83,16 +85,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       health: state.lastFailure && !active ? 'failed' : health,
       lastError: state.lastFailure ? `version ${state.lastFailure.version}: ${state.lastFailure.reason}` : lastError,
       failedVersion: state.lastFailure?.version ?? null,
+      tags: config.tags,
+      p95Ms: reporter?.lastP95Ms ?? null,
+      requests: reporter?.lastRequests ?? 0,
       updatedAt: now().toISOString(),
     };
   };
 
+  let reporter: Reporter | undefined;
   const api = await startApi({
     host: config.api.host,
     port: config.api.port,
     predictor,
     log,
     health: () => ({ status: predictor.active ? 'ok' : 'no-model', ...status() }),
+    onFeedback: (fb) => {
+      if (!reporter) throw new Error('the agent is starting');
+      return reporter.feedback(fb);
+    },
     ...(config.api.token ? { token: config.api.token } : {}),
   });
   await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
@@ -116,11 +126,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
   };
   const releaseTopic = topics.release(config.model, config.channel);
+  // A staged rollout reaches this device alone on its own release topic.
+  const ownReleaseTopic = topics.deviceRelease(config.model, config.channel, config.deviceId);
+  const commandTopic = topics.command(config.deviceId);
   client.on('connect', () => {
     publishStatus();
-    client.subscribe(releaseTopic, { qos: 1 }, (err) => {
-      if (err) log.warn('subscribe failed', { topic: releaseTopic, error: err.message });
+    client.subscribe([releaseTopic, ownReleaseTopic, commandTopic], { qos: 1 }, (err) => {
+      if (err) log.warn('subscribe failed', { error: err.message });
     });
+  });
+  reporter = await Reporter.start({
+    deviceId: config.deviceId,
+    model: config.model,
+    dataDir: config.dataDir,
+    predictor,
+    client,
+    log,
+    periodMs: config.telemetry.periodMs,
+    maxQueued: config.telemetry.maxQueued,
   });
 
   // One update at a time; a release arriving meanwhile waits, and only the newest one waits.
@@ -156,7 +179,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     } catch (e) {
       if (!(e instanceof RefusedError)) throw e;
       const v = (input as { signed?: { version?: unknown; artifact?: { sha256?: unknown } } })?.signed;
-      const known = [state.active && state.slots[state.active], state.update].some((s) => s && s.version === v?.version && s.sha256 === v?.artifact?.sha256);
+      // Either slot: the channel's older release comes back while a rollout moved this device on.
+      const known = [state.slots.a, state.slots.b, state.update].some((s) => s && s.version === v?.version && s.sha256 === v?.artifact?.sha256);
       // The retained release we run, or the one that just failed here, comes again after every
       // reconnect: not an attack, and not news.
       if (e.reason === 'rollback' && (known || state.lastFailure?.version === v?.version)) return;
@@ -194,7 +218,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   };
 
   client.on('message', (topic, payload) => {
-    if (topic !== releaseTopic || payload.length === 0) return;
+    if (topic === commandTopic) {
+      void handleCommand(
+        { deviceId: config.deviceId, model: config.model, channel: config.channel, dataDir: config.dataDir, rootPublicKeyPem, client, runtimes, log, signal: aborter.signal, resendStatus: publishStatus },
+        payload,
+      );
+      return;
+    }
+    if ((topic !== releaseTopic && topic !== ownReleaseTopic) || payload.length === 0) return;
     try {
       pending = JSON.parse(payload.toString('utf8'));
     } catch {
@@ -243,6 +274,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     },
     async close() {
       aborter.abort(new Error('agent stopping'));
+      await reporter?.stop();
       await running?.catch(() => undefined);
       // A clean stop says so; the last will covers the unclean ones.
       if (client.connected) await client.publishAsync(statusTopic, JSON.stringify(status(false)), { qos: 1, retain: true }).catch(() => undefined);

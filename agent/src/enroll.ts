@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { EdgemlError, userError, validName, writeFileAtomic, type AgentConfig } from '@edgeml/core';
+import { AgentConfigSchema, EdgemlError, userError, validName, writeFileAtomic, type AgentConfig } from '@edgeml/core';
 
 export interface EnrollOptions {
   hubUrl: string;
@@ -38,7 +38,7 @@ export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const rootKey = join(dataDir, 'root.pub');
   await writeFileAtomic(rootKey, body.rootKey, 0o644);
-  const config: AgentConfig = {
+  const config: AgentConfig = AgentConfigSchema.parse({
     deviceId: o.deviceId,
     dataDir,
     model: o.model,
@@ -46,10 +46,8 @@ export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
     broker: { url: body.brokerUrl, username: body.username, password: body.password, ...(o.brokerCa ? { ca: resolve(o.brokerCa) } : {}) },
     rootKey,
     api: { host: o.api?.host ?? '127.0.0.1', port: o.api?.port ?? 0 },
-    probation: { windowMs: 10_000, minRequests: 20, maxErrorRate: 0.05 },
-    stepDelayMs: 0,
     ...o.extra,
-  };
+  });
   await mkdir(dirname(resolve(o.configPath)), { recursive: true });
   await writeFileAtomic(resolve(o.configPath), JSON.stringify(config, null, 2) + '\n', 0o600);
   return config;

@@ -5,9 +5,13 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { createLogger, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { createLogger, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
-import { ingestStatus } from './fleet/ingest.js';
+import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
+import { ingest } from './fleet/ingest.js';
+import { hubMetrics } from './fleet/metrics.js';
+import { RolloutController } from './rollout/controller.js';
 import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { Identity } from './security/acl.js';
@@ -50,11 +54,19 @@ export interface Hub {
   readonly operator: { username: string; password: string };
   /** The hub's own MQTT credentials, for tools that publish as the hub. */
   readonly hubCredentials: { username: string; password: string };
-  publish(input: Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> }): Promise<VersionRecord>;
+  /** Sign and publish the next version: to the whole channel, or staged for a rollout. */
+  publish(input: PublishInput, opts?: { stage?: boolean; fingerprint?: string }): Promise<VersionRecord>;
+  /** Send every device of the model back to `to` (default: the version before the newest) with a signed directive. */
+  rollback(model: string, to?: number): Promise<VersionRecord>;
+  readonly rollouts: RolloutController;
+  /** Bearer token for the HTTP API's release and rollout routes. */
+  readonly adminToken: string;
   /** A one-time enrolment token for one device. */
   createEnrollToken(ttlMs?: number): string;
   close(): Promise<void>;
 }
+
+export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -97,21 +109,60 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       ...(opts.tls && !opts.brokerUrl ? { ca: opts.tls.cert } : {}),
     });
     const mqtt = client;
-    mqtt.on('message', (topic, payload) => ingestStatus(registry, log, topic, payload));
-    await mqtt.subscribeAsync(topics.allStatuses(), { qos: 1 });
+    const metrics = hubMetrics(registry);
+    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
+    mqtt.on('message', (topic, payload) => {
+      try {
+        const got = ingest(registry, log, topic, payload);
+        if (!got) return metrics.rejected();
+        metrics.ingested(got.kind, got.fresh);
+        if (got.kind !== 'result') analysis.touch(got.deviceId);
+      } catch (e) {
+        // A storage error on one message must not take the hub down.
+        log.error('ingest failed', { topic, error: (e as Error).message });
+      }
+    });
+    await mqtt.subscribeAsync([topics.allStatuses(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
 
     const publishVersion = async (rec: VersionRecord): Promise<void> => {
-      const bytes = await store.get(rec.sha256);
-      const { chunkSize } = rec.envelope.signed.artifact;
       // Chunks are retained: the broker keeps one copy and serves every device from it, so the
       // hub uploads an artifact once however many devices fetch it (see docs/PROTOCOL.md).
+      await publishChunks(rec);
+      await mqtt.publishAsync(topics.release(rec.model, rec.channel), JSON.stringify(rec.envelope), { qos: 1, retain: true });
+    };
+    const publishChunks = async (rec: VersionRecord): Promise<void> => {
+      const bytes = await store.get(rec.sha256);
+      const { chunkSize } = rec.envelope.signed.artifact;
       for (let i = 0, off = 0; off < bytes.length; i++, off += chunkSize) {
         await mqtt.publishAsync(topics.artifactChunk(rec.sha256, i), Buffer.from(bytes.subarray(off, off + chunkSize)), { qos: 1, retain: true });
       }
-      await mqtt.publishAsync(topics.release(rec.model, rec.channel), JSON.stringify(rec.envelope), { qos: 1, retain: true });
     };
+    const rollbackDirective = (model: string, version: number): SignedRelease => {
+      const prev = registry.getVersion(model, version);
+      if (!prev) throw new Error(`no version ${version} of ${model}`);
+      const now = new Date();
+      // The old release, signed anew as a directive: newer than anything the device runs.
+      const signed = { ...prev.envelope.signed, created: now.toISOString(), expires: new Date(now.getTime() + 365 * 86_400_000).toISOString(), rollback: true };
+      return signRelease(signed, signer);
+    };
+    const controller = new RolloutController({
+      registry,
+      log,
+      publishToDevice: async (rec, deviceId, envelope) => {
+        await publishChunks(rec);
+        await mqtt.publishAsync(topics.deviceRelease(rec.model, rec.channel, deviceId), JSON.stringify(envelope), { qos: 1, retain: true });
+      },
+      completeOnChannel: async (rec) => publishVersion(rec),
+      sendBenchmark: async (deviceId, requestId, envelope) => {
+        await mqtt.publishAsync(topics.command(deviceId), JSON.stringify({ type: 'benchmark', requestId, envelope }), { qos: 1 });
+      },
+      rollbackDirective,
+    });
+
     // An embedded broker forgets retained messages on restart: publish what is live again.
     for (const rec of registry.latestPublished()) await publishVersion(rec);
+    await controller.republish();
+    controller.start();
 
     const publicBrokerUrl = opts.publicBrokerUrl ?? brokerUrl;
     if (opts.httpPort !== undefined) {
@@ -128,20 +179,45 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem };
           return res;
         },
+        handle: hubRoutes({
+          registry,
+          controller,
+          adminToken: secrets.admin,
+          publish: (input, o) => hub.publish(input, o),
+          rollback: (model, to) => hub.rollback(model, to),
+          fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
+          metrics: () => metrics.render(),
+        }),
       });
       log.info('hub API listening', { url: api.url });
     }
 
-    return {
+    const hub: Hub = {
       brokerUrl,
-      httpUrl: api?.url,
+      get httpUrl() {
+        return api?.url;
+      },
       registry,
       store,
       keysDir,
       rootPublicKeyPem: signer.rootPublicKeyPem,
       operator: { username: OPERATOR_USER, password: secrets.operator },
       hubCredentials: { username: HUB_USER, password: secrets.hub },
-      async publish(input) {
+      rollouts: controller,
+      adminToken: secrets.admin,
+      async rollback(model, to) {
+        const published = registry.listVersions(model).filter((v) => v.status === 'published');
+        const target = to ?? published[published.length - 2]?.version;
+        const rec = target === undefined ? undefined : registry.getVersion(model, target);
+        if (!rec) throw userError('not-found', to === undefined ? `model "${model}" has no earlier published version to go back to` : `no version ${to} of model "${model}"`);
+        const directive = rollbackDirective(model, rec.version);
+        await publishChunks(rec);
+        await mqtt.publishAsync(topics.release(model, rec.channel), JSON.stringify(directive), { qos: 1, retain: true });
+        for (const v of registry.listVersions(model)) if (v.version > rec.version && v.status === 'published') registry.setVersionStatus(model, v.version, 'rolled-back');
+        log.info('rolled back', { model, to: rec.version });
+        return rec;
+      },
+      async publish(input, o = {}) {
         const version = registry.nextVersion(input.model);
         const release = buildRelease({ ...input, version });
         const envelope: SignedRelease = signRelease(release, signer);
@@ -156,10 +232,12 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           runtime: release.artifact.runtime,
           metrics: input.metrics ?? release.validation,
           envelope,
-          status: 'published',
+          status: o.stage ? 'staged' : 'published',
           task: input.task,
+          ...(o.fingerprint ? { fingerprint: o.fingerprint } : {}),
         });
-        await publishVersion(rec);
+        if (o.stage) await publishChunks(rec);
+        else await publishVersion(rec);
         log.info('published release', { model: rec.model, version, sha256: rec.sha256 });
         return rec;
       },
@@ -169,12 +247,15 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         return token;
       },
       async close() {
+        await controller.stop();
+        analysis.stop();
         await api?.close();
         await mqtt.endAsync();
         await broker?.close();
         registry.close();
       },
     };
+    return hub;
   } catch (e) {
     await api?.close();
     await client?.endAsync(true);

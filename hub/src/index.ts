@@ -8,4 +8,10 @@ export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from 
 export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';
 export { mayPublish, maySubscribe, type Identity } from './security/acl.js';
 export { HUB_USER, OPERATOR_USER } from './security/secrets.js';
-export { ingestStatus } from './fleet/ingest.js';
+export { ingest, type Ingested } from './fleet/ingest.js';
+export { RolloutController } from './rollout/controller.js';
+export { RolloutPlanSchema, type Rollout, type RolloutPlan, type RolloutState } from './registry/rollout-store.js';
+export { FleetStore, p95FromBuckets, type Health } from './registry/fleet-store.js';
+export { analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
+export { PublishRequestSchema } from './api/routes.js';
+export type { PublishInput } from './hub.js';

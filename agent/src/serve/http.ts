@@ -145,6 +145,9 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
         try {
           await opts.onFeedback?.(feedback);
         } catch (e) {
+          // The recorder may say what is wrong with the feedback itself (an unknown prediction id).
+          const status = (e as { status?: unknown }).status;
+          if (status === 404 || status === 409) throw new HttpError(status, (e as Error).message);
           log.warn('feedback not recorded', { error: (e as Error).message });
           throw new HttpError(503, `feedback could not be recorded: ${(e as Error).message}`);
         }

@@ -66,4 +66,69 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'telemetry, feedback, device tags, benchmarks, rollouts',
+    sql: `
+      ALTER TABLE devices ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE versions ADD COLUMN fingerprint TEXT;
+      CREATE TABLE telemetry (
+        device_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        version INTEGER,
+        period_from TEXT NOT NULL,
+        period_to TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        rows_served INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        evicted INTEGER NOT NULL,
+        latency_json TEXT NOT NULL,
+        predictions_json TEXT NOT NULL,
+        features_json TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, id)
+      );
+      CREATE INDEX telemetry_by_version ON telemetry (model, version);
+      CREATE TABLE feedback (
+        device_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        prediction_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        correct INTEGER NOT NULL,
+        row_json TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (device_id, id)
+      );
+      CREATE INDEX feedback_by_version ON feedback (model, version);
+      CREATE TABLE benchmarks (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        device_id TEXT NOT NULL,
+        result_json TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (model, version, device_id)
+      );
+      CREATE TABLE rollouts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        from_version INTEGER,
+        plan_json TEXT NOT NULL,
+        state TEXT NOT NULL,
+        wave INTEGER NOT NULL,
+        wave_started_at TEXT,
+        devices_json TEXT NOT NULL,
+        reason TEXT,
+        requested TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -3,6 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeviceStatus, SignedRelease } from '@edgeml/core';
 import { migrations } from './migrations.js';
+import { FleetStore } from './fleet-store.js';
+import { RolloutStore } from './rollout-store.js';
 
 export interface VersionRecord {
   model: string;
@@ -28,6 +30,9 @@ export interface DeviceRecord {
   health: string;
   lastError: string | null;
   lastSeen: string;
+  tags: string[];
+  /** The full last status (p95, requests, failed version, ...). */
+  status: DeviceStatus;
 }
 
 interface VersionRow {
@@ -61,6 +66,8 @@ const toVersion = (r: VersionRow): VersionRecord => ({
 /** The hub's registry of models, versions and devices, in one SQLite file (WAL). */
 export class Registry {
   private readonly db: Database.Database;
+  /** Telemetry, feedback, benchmarks: the fleet's side of the registry. */
+  readonly fleet: FleetStore;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -71,7 +78,11 @@ export class Registry {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.fleet = new FleetStore(this.db);
+    this.rollouts = new RolloutStore(this.db);
   }
+
+  readonly rollouts: RolloutStore;
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
@@ -94,7 +105,13 @@ export class Registry {
     return (row.v ?? 0) + 1;
   }
 
-  addVersion(rec: Omit<VersionRecord, 'createdAt'> & { task: string }): VersionRecord {
+  /** The version published from exactly these inputs (data, config), if any. */
+  versionByFingerprint(model: string, fingerprint: string): VersionRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM versions WHERE model = ? AND fingerprint = ? ORDER BY version DESC').get(model, fingerprint) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  addVersion(rec: Omit<VersionRecord, 'createdAt'> & { task: string; fingerprint?: string }): VersionRecord {
     const createdAt = new Date().toISOString();
     this.db.transaction(() => {
       this.db.prepare('INSERT OR IGNORE INTO models (name, task, created_at) VALUES (?, ?, ?)').run(rec.model, rec.task, createdAt);
@@ -104,8 +121,13 @@ export class Registry {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(rec.model, rec.version, rec.channel, rec.sha256, rec.sizeBytes, rec.format, rec.runtime, JSON.stringify(rec.metrics), JSON.stringify(rec.envelope), rec.status, createdAt);
+      if (rec.fingerprint) this.db.prepare('UPDATE versions SET fingerprint = ? WHERE model = ? AND version = ?').run(rec.fingerprint, rec.model, rec.version);
     })();
     return { ...rec, createdAt };
+  }
+
+  setVersionStatus(model: string, version: number, status: string): void {
+    this.db.prepare('UPDATE versions SET status = ? WHERE model = ? AND version = ?').run(status, model, version);
   }
 
   getVersion(model: string, version: number): VersionRecord | undefined {
@@ -135,10 +157,10 @@ export class Registry {
   upsertDevice(s: DeviceStatus): void {
     this.db
       .prepare(
-        `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json)
-         VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json)
+        `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json, tags_json)
+         VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json, @tags)
          ON CONFLICT(id) DO UPDATE SET online = @online, state = @state, model = @model, version = @version,
-           previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json`,
+           previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json, tags_json = @tags`,
       )
       .run({
         id: s.deviceId,
@@ -151,6 +173,7 @@ export class Registry {
         lastError: s.lastError,
         lastSeen: s.updatedAt,
         json: JSON.stringify(s),
+        tags: JSON.stringify(s.tags),
       });
   }
 
@@ -166,6 +189,8 @@ export class Registry {
       health: r.health as string,
       lastError: r.last_error as string | null,
       lastSeen: r.last_seen as string,
+      tags: JSON.parse(r.tags_json as string) as string[],
+      status: JSON.parse(r.status_json as string) as DeviceStatus,
     }));
   }
 

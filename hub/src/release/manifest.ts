@@ -25,6 +25,10 @@ export interface ReleaseInput {
   validation: Record<string, number>;
   budgets?: Release['budgets'];
   selfTest: Release['selfTest'];
+  /** Training-split feature distribution, for drift detection. */
+  reference?: Release['reference'];
+  /** A signed instruction to go back to this older version. */
+  rollback?: boolean;
   /** Lifetime of the signed release; an agent refuses it after that. */
   expiresInDays?: number;
   chunkSize?: number;
@@ -59,6 +63,8 @@ export function buildRelease(input: ReleaseInput): Release {
     validation: input.validation,
     budgets: input.budgets ?? {},
     selfTest: input.selfTest,
+    ...(input.reference ? { reference: input.reference } : {}),
+    ...(input.rollback ? { rollback: true } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   evaluateRuntime,
   headlineFigures,
   loadUserModel,
+  fitDriftReference,
   quantizeBundle,
   subset,
   type Dataset,
@@ -60,6 +61,8 @@ export interface Candidate {
   evaluation: Evaluation;
   figures: Record<string, number>;
   selfTest: Release['selfTest'];
+  /** Where the training data lies, feature by feature: the drift reference devices compare with. */
+  driftReference: NonNullable<Release['reference']>;
 }
 
 /** Rows of the training split that calibrate int8 quantization. */
@@ -138,6 +141,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
       figures: headlineFigures(evaluation.metrics),
       // Same runtime on the device should match to float rounding; 1e-4 absorbs SIMD differences.
       selfTest: { rows, expected, tolerance: 1e-4 },
+      driftReference: fitDriftReference(applyPreprocessing(training.spec.preprocessing, splits.train.x), f),
     };
   } finally {
     runtime.dispose();

@@ -23,16 +23,17 @@ export interface HubApiOptions {
   port: number;
   log: Logger;
   enroll: (req: EnrollRequest) => EnrollResponse | { error: string; status: number };
-  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
+  /** Further routes; resolves false when the path is not theirs. */
+  handle?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+export function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
+export async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -62,8 +63,7 @@ export async function startHubApi(opts: HubApiOptions): Promise<{ url: string; c
         const result = opts.enroll(parsed.data);
         return 'error' in result ? send(res, result.status, { error: result.error }) : send(res, 200, result);
       }
-      const route = opts.routes?.[`${req.method} ${path}`];
-      if (route) return route(req, res);
+      if (opts.handle && (await opts.handle(req, res, path))) return;
       send(res, 404, { error: `no route ${req.method} ${path}` });
     })().catch((e: Error & { status?: number }) => {
       if (e.status) return send(res, e.status, { error: e.message });

@@ -7,16 +7,20 @@ import { newSecret } from './credentials.js';
 export interface HubSecrets {
   hub: string;
   operator: string;
+  /** Bearer token of the hub's HTTP API for releases and rollouts. */
+  admin: string;
 }
 
 export async function loadOrCreateSecrets(dataDir: string): Promise<HubSecrets> {
   const file = join(dataDir, 'secrets.json');
+  let existing: Partial<HubSecrets> = {};
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as HubSecrets;
+    existing = JSON.parse(await readFile(file, 'utf8')) as Partial<HubSecrets>;
+    if (existing.hub && existing.operator && existing.admin) return existing as HubSecrets;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const secrets: HubSecrets = { hub: newSecret(), operator: newSecret() };
+  const secrets: HubSecrets = { hub: existing.hub ?? newSecret(), operator: existing.operator ?? newSecret(), admin: existing.admin ?? newSecret(32) };
   await writeFileAtomic(file, JSON.stringify(secrets, null, 2) + '\n', 0o600);
   return secrets;
 }

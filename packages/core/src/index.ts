@@ -29,3 +29,4 @@ export {
   type VerifiedRelease,
 } from './verify.js';
 export { readJsonFile, loadAgentConfig } from './config.js';
+export * from './fleet-schemas.js';

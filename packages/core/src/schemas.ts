@@ -3,6 +3,7 @@
  * files. Parse at the edge with these; inside, trust the inferred types.
  */
 import { z } from 'zod';
+import { DriftReferenceSchema } from './fleet-schemas.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
 const name = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-'");
@@ -85,6 +86,8 @@ export const ReleaseSchema = z.object({
    * version at or below one the device has seen; it must be newer than the release it replaces.
    */
   rollback: z.boolean().optional(),
+  /** Training-split distribution of each feature, for drift detection on the device. */
+  reference: DriftReferenceSchema.optional(),
 });
 export type Release = z.infer<typeof ReleaseSchema>;
 
@@ -137,6 +140,11 @@ export const DeviceStatusSchema = z.object({
   lastError: z.string().nullable(),
   /** The version the last failed update tried to install (rolled back or refused). */
   failedVersion: z.number().int().nullable().default(null),
+  /** Device labels for targeting rollouts (from its config). */
+  tags: z.array(z.string()).default([]),
+  /** Recent serving figures, so a plain MQTT client sees health without the hub. */
+  p95Ms: z.number().nullable().default(null),
+  requests: z.number().int().nonnegative().default(0),
   updatedAt: z.string(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
@@ -167,6 +175,16 @@ export const AgentConfigSchema = z.object({
    * test (or a demonstration) can stop the agent in a chosen state. Never set in production.
    */
   stepDelayMs: z.number().int().min(0).default(0),
+  /** Labels the hub can target rollouts at (e.g. "canary", "site-a"). */
+  tags: z.array(z.string()).default([]),
+  telemetry: z
+    .object({
+      /** How often a telemetry record is cut and sent. */
+      periodMs: z.number().int().min(50).default(60_000),
+      /** Records kept on disk while offline; the oldest go first beyond this. */
+      maxQueued: z.number().int().min(1).default(1000),
+    })
+    .default({ periodMs: 60_000, maxQueued: 1000 }),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

@@ -20,6 +20,17 @@ export const topics = {
   allStatuses: () => `${TOPIC_ROOT}/devices/+/status`,
   telemetry: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/telemetry`,
   allTelemetry: () => `${TOPIC_ROOT}/devices/+/telemetry`,
+  feedback: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/feedback`,
+  allFeedback: () => `${TOPIC_ROOT}/devices/+/feedback`,
+  command: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/cmd`,
+  commandResult: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/cmd/result`,
+  allCommandResults: () => `${TOPIC_ROOT}/devices/+/cmd/result`,
+  /** A release for one device: how a staged rollout reaches its waves. */
+  deviceRelease: (model: string, channel: string, deviceId: string) =>
+    `${TOPIC_ROOT}/releases/${segment('model', model)}/${segment('channel', channel)}/${segment('device id', deviceId)}`,
+  /** The hub's analysis of a device (live accuracy, drift), retained for `fleet status`. */
+  fleetDevice: (deviceId: string) => `${TOPIC_ROOT}/fleet/devices/${segment('device id', deviceId)}`,
+  allFleetDevices: () => `${TOPIC_ROOT}/fleet/devices/+`,
 } as const;
 
 /** The device id in a `devices/{id}/...` topic, or undefined when the topic is not one. */

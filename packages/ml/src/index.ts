@@ -11,9 +11,10 @@ export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outp
 export { encodeRows, encodeRow, mapColumns, InputError } from './preprocess/input.js';
 export { trainModel, type TrainOptions, type TrainResult, type EpochLog } from './train/train.js';
 export { buildModel, type Architecture } from './train/architectures.js';
-export { tf, useTrainingBackend, useWasmBackend, type TrainingBackend } from './train/backend.js';
+export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend } from './train/backend.js';
 export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
 export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';
 export { loadUserModel, modelInputShape } from './train/user-model.js';
+export { fitDriftReference, binOf, psi } from './drift/reference.js';

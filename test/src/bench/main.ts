@@ -4,12 +4,13 @@
  * figure with the machine it ran on to bench-results.json (or --out).
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { tf } from '@edgeml/ml';
 import { createFixtures } from './fixtures.js';
 import { renderSection } from './report.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
@@ -77,6 +78,24 @@ function gitCommit(): string | null {
   }
 }
 
+/**
+ * Versions of the ML packages, read from their package.json: importing tfjs to ask it would
+ * load it into this process, which the device-side sections must not measure.
+ */
+function packageVersions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const names = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-tflite'];
+  return Object.fromEntries(
+    names.map((name) => {
+      try {
+        return [name.replace('@tensorflow/', ''), (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version];
+      } catch {
+        return [name.replace('@tensorflow/', ''), 'unknown'];
+      }
+    }),
+  );
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
@@ -86,7 +105,7 @@ function machine() {
     totalMemMB: Math.round(os.totalmem() / 2 ** 20),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    tfjs: tf.version,
+    tfjs: packageVersions(),
     commit: gitCommit(),
   };
 }

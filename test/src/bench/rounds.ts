@@ -4,7 +4,7 @@
  * contender once, in a rotating order so drift on a shared machine hits all of them alike.
  * Sections turn the per-round figures into medians and paired ratios.
  */
-import { tf, tfjsWasmLoader, type ModelRuntime } from '@edgeml/ml';
+import { loadTf, tfjsWasmLoader, type ModelRuntime, type Tfjs } from '@edgeml/ml';
 import type { BenchContext, Cell, Column } from './section.js';
 import type { TrainedModel } from './fixtures.js';
 import { summarize, timeRound, timeRoundAsync } from './stats.js';
@@ -50,12 +50,17 @@ export interface RuntimeSource {
  */
 export function tfjsWasmSource(bundle: Uint8Array, label = 'tfjs-wasm float32'): RuntimeSource {
   const load = tfjsWasmLoader();
+  let tf: Tfjs | undefined;
   return {
     label,
-    load: () => load(bundle),
+    async load() {
+      tf = await loadTf();
+      return load(bundle);
+    },
     check(runtime) {
-      if (tf.getBackend() !== 'wasm' || runtime.info.runtime !== 'tfjs-wasm') {
-        throw new Error(`benchmark invalid: ${runtime.info.runtime} was timed while tfjs had backend "${tf.getBackend()}" active`);
+      const active = tf?.getBackend();
+      if (active !== 'wasm' || runtime.info.runtime !== 'tfjs-wasm') {
+        throw new Error(`benchmark invalid: ${runtime.info.runtime} was timed while tfjs had backend "${active}" active`);
       }
     },
   };

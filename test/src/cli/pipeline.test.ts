@@ -60,8 +60,9 @@ describe('edgeml train', () => {
     // A tfjs model as a user would bring it: model.json plus a weights file.
     const base = join(dir, 'user-model');
     await mkdir(base, { recursive: true });
-    const { tf, useTrainingBackend } = await import('@edgeml/ml');
+    const { loadTf, useTrainingBackend } = await import('@edgeml/ml');
     await useTrainingBackend();
+    const tf = await loadTf();
     const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu' }), tf.layers.dense({ units: 3, activation: 'softmax' })] });
     await model.save(
       tf.io.withSaveHandler(async (a) => {

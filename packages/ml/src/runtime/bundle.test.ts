@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { EdgemlError } from '@edgeml/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildModel } from '../train/architectures.js';
-import { tf, useTrainingBackend } from '../train/backend.js';
+import { loadTf, useTrainingBackend, type tf, type Tfjs } from '../train/backend.js';
 import { loadBundle, readBundle, saveBundle } from './bundle.js';
 import { loadTfjsCpu } from './tfjs.js';
 
 const rows = Float32Array.from([0.1, -1.2, 0.3, 2.0, -0.5, 0.7, 1.1, -0.2, 0, 0, 0, 0]);
+let tf: Tfjs;
 let model: tf.LayersModel;
 let bytes: Uint8Array;
 let dir: string;
@@ -18,7 +19,8 @@ const predict = (m: tf.LayersModel, x: Float32Array = rows) =>
 
 beforeAll(async () => {
   await useTrainingBackend();
-  model = buildModel({ arch: 'mlp', inputShape: [4], outputs: 3, task: 'classification', seed: 5, hidden: [8] });
+  tf = await loadTf();
+  model = await buildModel({ arch: 'mlp', inputShape: [4], outputs: 3, task: 'classification', seed: 5, hidden: [8] });
   bytes = await saveBundle(model);
 });
 afterAll(() => model.dispose());

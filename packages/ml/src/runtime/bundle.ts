@@ -4,11 +4,12 @@
  * as tfjs' own model.json has them), then the weight bytes.
  */
 import { userError } from '@edgeml/core';
-import { tf } from '../train/backend.js';
+import { loadTf, type tf } from '../train/backend.js';
 
 const MAGIC = 'EMTF';
 
 export async function saveBundle(model: tf.LayersModel): Promise<Uint8Array> {
+  const tf = await loadTf();
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -59,6 +60,7 @@ export function readBundle(bytes: Uint8Array): tf.io.ModelArtifacts {
 
 export async function loadBundle(bytes: Uint8Array): Promise<tf.LayersModel> {
   const artifacts = readBundle(bytes);
+  const tf = await loadTf();
   // Weights become tensors on load: some backend must be ready (tfjs picks its best one).
   await tf.ready();
   try {

@@ -1,9 +1,9 @@
 import type { ArtifactFormat } from '@edgeml/core';
 import type { ModelRuntime, RuntimeLoader } from './types.js';
 import { loadBundle } from './bundle.js';
-import { tf, useTrainingBackend, useWasmBackend } from '../train/backend.js';
+import { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs } from '../train/backend.js';
 
-function wrap(model: tf.LayersModel, runtime: string, format: ArtifactFormat): ModelRuntime {
+function wrap(tf: Tfjs, model: tf.LayersModel, runtime: string, format: ArtifactFormat): ModelRuntime {
   const inputShape = (model.inputs[0]!.shape as (number | null)[]).slice(1) as number[];
   const outputSize = (model.outputs[0]!.shape as (number | null)[]).slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   const run = (input: Float32Array, n: number) => {
@@ -27,12 +27,13 @@ function wrap(model: tf.LayersModel, runtime: string, format: ArtifactFormat): M
 export function tfjsWasmLoader(format: ArtifactFormat = 'tfjs-layers'): RuntimeLoader {
   return async (artifact) => {
     await useWasmBackend();
-    return wrap(await loadBundle(artifact), 'tfjs-wasm', format);
+    return wrap(await loadTf(), await loadBundle(artifact), 'tfjs-wasm', format);
   };
 }
 
 /** tfjs on the cpu backend: for benchmarks that compare it with wasm. */
 export async function loadTfjsCpu(artifact: Uint8Array): Promise<ModelRuntime> {
   await useTrainingBackend();
-  return wrap(await loadBundle(artifact), `tfjs-${tf.getBackend()}`, 'tfjs-layers');
+  const tf = await loadTf();
+  return wrap(tf, await loadBundle(artifact), `tfjs-${tf.getBackend()}`, 'tfjs-layers');
 }

@@ -1,5 +1,5 @@
 import { userError } from '@edgeml/core';
-import { tf } from './backend.js';
+import { loadTf, type tf } from './backend.js';
 
 export type Architecture = 'mlp' | 'cnn';
 
@@ -17,7 +17,8 @@ export interface ArchitectureOptions {
  * model; no dropout, because tfjs dropout with a fixed seed repeats one mask and without a
  * seed is not reproducible. L2 keeps the small models from overfitting instead.
  */
-export function buildModel(o: ArchitectureOptions): tf.LayersModel {
+export async function buildModel(o: ArchitectureOptions): Promise<tf.LayersModel> {
+  const tf = await loadTf();
   let s = o.seed;
   const init = () => tf.initializers.glorotUniform({ seed: s++ });
   const l2 = tf.regularizers.l2({ l2: 1e-4 });

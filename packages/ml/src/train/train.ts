@@ -9,7 +9,7 @@ import type { Dataset } from '../data/dataset.js';
 import { seededRandom, shuffleInPlace } from '../data/rng.js';
 import { applyPreprocessing, fitPreprocessing, scaleTargets } from '../preprocess/preprocess.js';
 import { buildModel, type Architecture } from './architectures.js';
-import { tf, useTrainingBackend, type TrainingBackend } from './backend.js';
+import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend } from './backend.js';
 
 export interface EpochLog {
   epoch: number;
@@ -43,7 +43,7 @@ export interface TrainResult {
   durationMs: number;
 }
 
-function tensors(ds: Dataset, spec: ModelSpec, task: Task): { x: tf.Tensor; y: tf.Tensor } {
+function tensors(tf: Tfjs, ds: Dataset, spec: ModelSpec, task: Task): { x: tf.Tensor; y: tf.Tensor } {
   const x = applyPreprocessing(spec.preprocessing, ds.x);
   const y =
     task === 'classification'
@@ -55,6 +55,7 @@ function tensors(ds: Dataset, spec: ModelSpec, task: Task): { x: tf.Tensor; y: t
 export async function trainModel(splits: Splits, opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const backend = await useTrainingBackend();
+  const tf = await loadTf();
   const { train, validation } = splits;
   const inputShape = opts.inputShape ?? [train.features.length];
   const spec: ModelSpec = {
@@ -68,14 +69,14 @@ export async function trainModel(splits: Splits, opts: TrainOptions): Promise<Tr
   const outputs = train.task === 'classification' ? train.labels!.length : 1;
 
   const model =
-    opts.baseModel ?? buildModel({ arch: opts.arch, inputShape, outputs, task: train.task, seed: opts.seed, ...(opts.hidden ? { hidden: opts.hidden } : {}) });
+    opts.baseModel ?? (await buildModel({ arch: opts.arch, inputShape, outputs, task: train.task, seed: opts.seed, ...(opts.hidden ? { hidden: opts.hidden } : {}) }));
   model.compile({
     optimizer: tf.train.adam(opts.learningRate ?? 0.003),
     loss: train.task === 'classification' ? 'categoricalCrossentropy' : 'meanSquaredError',
   });
 
-  const tr = tensors(train, spec, train.task);
-  const va = tensors(validation, spec, train.task);
+  const tr = tensors(tf, train, spec, train.task);
+  const va = tensors(tf, validation, spec, train.task);
   const random = seededRandom(opts.seed ^ 0x5eed);
   const order = Array.from({ length: train.n }, (_, i) => i);
   const maxEpochs = opts.epochs ?? 100;

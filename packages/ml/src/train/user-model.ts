@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { userError } from '@edgeml/core';
-import { tf, useTrainingBackend } from './backend.js';
+import { loadTf, useTrainingBackend, type tf } from './backend.js';
 
 interface ModelJson {
   modelTopology: object;
@@ -16,6 +16,7 @@ interface ModelJson {
 export async function loadUserModel(modelJsonPath: string, expect: { inputSize: number; outputs: number }): Promise<tf.LayersModel> {
   // Weights are created on load: the training backend must be active first.
   await useTrainingBackend();
+  const tf = await loadTf();
   let json: ModelJson;
   try {
     json = JSON.parse(await readFile(modelJsonPath, 'utf8')) as ModelJson;

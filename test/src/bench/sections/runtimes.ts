@@ -3,7 +3,7 @@
  * tfjs cpu backend and the tfjs wasm backend (what a device runs for tfjs-format artifacts).
  * Per-row latency at batch 1 and throughput at batch 256, medians of interleaved rounds.
  */
-import { evaluateRuntime, loadTfjsCpu, tf, tfjsWasmLoader, type Architecture, type ModelRuntime, type RuntimeLoader } from '@edgeml/ml';
+import { evaluateRuntime, loadTf, loadTfjsCpu, tfjsWasmLoader, type Tfjs, type Architecture, type ModelRuntime, type RuntimeLoader } from '@edgeml/ml';
 import type { BenchContext, Cell, Section, SectionResult, Table } from '../section.js';
 import type { TrainedModel } from '../fixtures.js';
 import { pairedRatio, summarize, timeRound, type Ratio } from '../stats.js';
@@ -38,7 +38,7 @@ interface PerRound {
  * So each round reloads each model through its own loader (which activates its backend), and
  * the backend is checked before and after timing.
  */
-function assertBackend(runtime: ModelRuntime, expected: string): void {
+function assertBackend(tf: Tfjs, runtime: ModelRuntime, expected: string): void {
   const active = tf.getBackend();
   if (runtime.info.runtime !== `tfjs-${active}` || (expected === 'wasm' && active !== 'wasm')) {
     throw new Error(`benchmark invalid: ${runtime.info.runtime} was timed while tfjs had backend "${active}" active`);
@@ -63,6 +63,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 async function measureModel(ctx: BenchContext, model: TrainedModel) {
+  const tf = await loadTf();
   const { rows, batch } = inputs(model);
   const results = CONTENDERS.map((): PerRound => ({ label: '', msPerRow: [], callP50Ms: [], callP99Ms: [], rowsPerSec: [] }));
   // Round -1 is timed but not recorded: V8 first runs wasm through its baseline compiler and
@@ -76,7 +77,7 @@ async function measureModel(ctx: BenchContext, model: TrainedModel) {
       const res = results[c]!;
       const runtime = await contender.load(model.bundle);
       try {
-        assertBackend(runtime, contender.backend);
+        assertBackend(tf, runtime, contender.backend);
         res.label = runtime.info.runtime;
         if (round === -1) {
           // Speed of a wrong answer means nothing: check accuracy through this runtime once.
@@ -86,7 +87,7 @@ async function measureModel(ctx: BenchContext, model: TrainedModel) {
         }
         const single = timeRound((i) => runtime.predict(rows[i % rows.length]!, 1), { minTimeMs: ctx.roundMs, perCall: true });
         const batched = timeRound(() => runtime.predict(batch, BATCH), { minTimeMs: ctx.roundMs, warmup: 5, minIterations: 5 });
-        assertBackend(runtime, contender.backend);
+        assertBackend(tf, runtime, contender.backend);
         if (round < 0) continue;
         res.msPerRow.push(single.msPerCall);
         res.callP50Ms.push(single.callP50Ms!);

@@ -1,0 +1,110 @@
+/**
+ * The device's durable outbox for telemetry and feedback: each record is a file written
+ * atomically before anything is sent, published oldest first at QoS 1 and deleted only once
+ * the broker acknowledged it. Offline, records wait on disk; past `maxQueued` the oldest are
+ * dropped and counted, and the count travels with the next telemetry record. Record ids are
+ * a persisted sequence, so a record sent twice (ack lost) is stored once by the hub.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { writeFileAtomic, type Logger } from '@edgeml/core';
+
+export interface OutboxRecord {
+  topic: string;
+  payload: Record<string, unknown> & { id: string };
+}
+
+interface Meta {
+  nextSeq: number;
+  evicted: number;
+}
+
+export class Outbox {
+  private meta: Meta = { nextSeq: 1, evicted: 0 };
+  private flushing: Promise<void> | undefined;
+  private again = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly maxQueued: number,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(dir: string, maxQueued: number, log: Logger): Promise<Outbox> {
+    const box = new Outbox(dir, maxQueued, log);
+    await mkdir(dir, { recursive: true });
+    try {
+      box.meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    } catch {
+      // First start, or a meta file lost with the power: continue after the highest record on disk.
+      const seqs = (await box.files()).map((f) => Number(f.split('.')[0]));
+      box.meta.nextSeq = (seqs.length ? Math.max(...seqs) : 0) + 1;
+    }
+    return box;
+  }
+
+  private async files(): Promise<string[]> {
+    const names = (await readdir(this.dir)).filter((f) => /^\d+\.json$/.test(f));
+    return names.sort((a, b) => Number(a.split('.')[0]) - Number(b.split('.')[0]));
+  }
+
+  /** Records dropped since the last call (reported with the next telemetry record). */
+  takeEvicted(): number {
+    const n = this.meta.evicted;
+    this.meta.evicted = 0;
+    return n;
+  }
+
+  async queued(): Promise<number> {
+    return (await this.files()).length;
+  }
+
+  /** Persist a record; `make` receives its id. */
+  async append(topic: string, make: (id: string) => Record<string, unknown>): Promise<string> {
+    const seq = this.meta.nextSeq++;
+    const id = String(seq);
+    const record: OutboxRecord = { topic, payload: { ...make(id), id } };
+    await writeFileAtomic(join(this.dir, `${String(seq).padStart(12, '0')}.json`), JSON.stringify(record));
+    const files = await this.files();
+    for (const f of files.slice(0, Math.max(0, files.length - this.maxQueued))) {
+      await rm(join(this.dir, f), { force: true });
+      this.meta.evicted++;
+    }
+    await writeFileAtomic(join(this.dir, 'meta.json'), JSON.stringify(this.meta));
+    return id;
+  }
+
+  /** Send what is queued, oldest first; one flush at a time, repeated if asked meanwhile. */
+  flush(client: MqttClient): Promise<void> {
+    if (this.flushing) {
+      this.again = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      do {
+        this.again = false;
+        for (const f of await this.files()) {
+          if (!client.connected) return;
+          let record: OutboxRecord;
+          try {
+            record = JSON.parse(await readFile(join(this.dir, f), 'utf8')) as OutboxRecord;
+          } catch {
+            await rm(join(this.dir, f), { force: true });
+            continue;
+          }
+          try {
+            await client.publishAsync(record.topic, JSON.stringify(record.payload), { qos: 1 });
+          } catch (e) {
+            this.log.debug('outbox send failed; will retry on reconnect', { error: (e as Error).message });
+            return;
+          }
+          await rm(join(this.dir, f), { force: true });
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+}

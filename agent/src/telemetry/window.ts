@@ -1,0 +1,124 @@
+/**
+ * One telemetry period's worth of what the model served: counts, a latency histogram, the
+ * prediction distribution and per-feature input statistics binned like the release's drift
+ * reference. Updated from the predictor's observer, so it costs a few additions per row.
+ */
+import { LATENCY_BUCKETS_MS, type FeatureStats, type Release, type Telemetry } from '@edgeml/core';
+import { binOf } from '@edgeml/ml';
+import type { Served } from '../serve/predictor.js';
+
+export type WindowFigures = Omit<Telemetry, 'type' | 'id' | 'deviceId' | 'model' | 'evicted'>;
+
+export class TelemetryWindow {
+  private from = new Date();
+  private requests = 0;
+  private rows = 0;
+  private errors = 0;
+  private rejected = 0;
+  private latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  private predictions: Record<string, number> = {};
+  private features: FeatureStats[] = [];
+  private version: number | null = null;
+  private release: Release | null = null;
+
+  /** Start counting for the model now serving (a new version starts a new set of features). */
+  setRelease(release: Release | null): void {
+    if (release?.version === this.version) return;
+    this.release = release;
+    this.version = release?.version ?? null;
+    const f = release?.spec.features.length ?? 0;
+    this.features = Array.from({ length: f }, (_, j) => ({
+      count: 0,
+      mean: 0,
+      m2: 0,
+      min: Infinity,
+      max: -Infinity,
+      histogram: new Array<number>((release?.reference?.edges[j]?.length ?? 0) + 1).fill(0),
+    }));
+  }
+
+  observe(s: Served): void {
+    if (s.version !== this.version) return;
+    this.requests++;
+    if (s.rejected) {
+      this.rejected++;
+      return;
+    }
+    if (!s.ok) {
+      this.errors++;
+      return;
+    }
+    this.rows += s.rows;
+    const perRow = s.latencyMs / Math.max(1, s.rows);
+    let b = 0;
+    while (b < LATENCY_BUCKETS_MS.length && perRow > LATENCY_BUCKETS_MS[b]!) b++;
+    this.latency[b]! += s.rows;
+    for (const p of s.predictions ?? []) {
+      const key = 'label' in p ? p.label : bucketValue(p.value);
+      this.predictions[key] = (this.predictions[key] ?? 0) + 1;
+    }
+    if (s.inputs) this.addInputs(s.inputs);
+  }
+
+  private addInputs(x: Float32Array): void {
+    const f = this.features.length;
+    const edges = this.release?.reference?.edges;
+    for (let i = 0; i + f <= x.length; i += f) {
+      for (let j = 0; j < f; j++) {
+        const v = x[i + j]!;
+        const st = this.features[j]!;
+        // Welford: numerically stable running mean and variance.
+        st.count++;
+        const d = v - st.mean;
+        st.mean += d / st.count;
+        st.m2 += d * (v - st.mean);
+        if (v < st.min) st.min = v;
+        if (v > st.max) st.max = v;
+        if (edges) st.histogram[binOf(edges[j]!, v)]!++;
+      }
+    }
+  }
+
+  /** The figures since the last cut, and a fresh window. */
+  cut(now = new Date()): WindowFigures {
+    const figures: WindowFigures = {
+      version: this.version,
+      from: this.from.toISOString(),
+      to: now.toISOString(),
+      requests: this.requests,
+      rows: this.rows,
+      errors: this.errors,
+      rejected: this.rejected,
+      latencyBuckets: this.latency,
+      predictions: this.predictions,
+      features: this.features.map((s) => ({ ...s, min: s.count ? s.min : 0, max: s.count ? s.max : 0 })),
+    };
+    this.from = now;
+    this.requests = this.rows = this.errors = this.rejected = 0;
+    this.latency = this.latency.map(() => 0);
+    this.predictions = {};
+    const release = this.release;
+    this.version = null;
+    this.setRelease(release);
+    return figures;
+  }
+}
+
+/** Regression outputs are counted in coarse buckets: the distribution, not every value. */
+function bucketValue(v: number): string {
+  if (!Number.isFinite(v)) return 'nan';
+  const mag = Math.pow(10, Math.floor(Math.log10(Math.abs(v) || 1)));
+  return String(Math.floor(v / mag) * mag);
+}
+
+/** p95 of per-row latency from histogram buckets (the bucket's upper bound). */
+export function histogramP95(buckets: readonly number[]): number | null {
+  const total = buckets.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i]!;
+    if (seen >= 0.95 * total) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]! * 10;
+  }
+  return null;
+}

@@ -1,0 +1,101 @@
+/**
+ * The hub's HTTP API for people and CI: publish a release, run and steer rollouts, roll back,
+ * read the fleet. Everything but /metrics needs the admin bearer token.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError } from '@edgeml/core';
+import type { RolloutController } from '../rollout/controller.js';
+import type { Registry, VersionRecord } from '../registry/registry.js';
+import { sameSecret } from '../security/credentials.js';
+import { readJson, send } from '../security/http.js';
+import type { PublishInput } from '../hub.js';
+
+export const PublishRequestSchema = z.object({
+  model: z.string(),
+  channel: z.string().default('stable'),
+  task: z.string(),
+  format: ArtifactFormatSchema,
+  runtime: z.string(),
+  spec: ModelSpecSchema,
+  validation: z.record(z.string(), z.number()),
+  budgets: BudgetsSchema.default({}),
+  selfTest: ReleaseSchema.shape.selfTest,
+  reference: DriftReferenceSchema.optional(),
+  metrics: z.record(z.string(), z.unknown()).optional(),
+  /** The artifact, base64. */
+  artifact: z.string(),
+  /** A digest of the inputs (data, config): the same inputs never publish a second version. */
+  fingerprint: z.string().optional(),
+  /** Start a staged rollout instead of publishing to the whole channel at once. */
+  rollout: z.unknown().optional(),
+});
+
+export interface HubOps {
+  registry: Registry;
+  controller: RolloutController;
+  adminToken: string;
+  publish(input: PublishInput, opts: { stage: boolean; fingerprint?: string }): Promise<VersionRecord>;
+  rollback(model: string, to?: number): Promise<VersionRecord>;
+  fleet(): unknown;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+const versionView = ({ envelope, ...v }: VersionRecord) => ({ ...v, expires: envelope.signed.expires });
+
+export function hubRoutes(ops: HubOps): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
+  return async (req, res, path) => {
+    if (req.method === 'GET' && path === '/metrics') {
+      const m = await ops.metrics();
+      send(res, 200, m.body, m.contentType);
+      return true;
+    }
+    if (!path.startsWith('/v1/') || path === '/v1/enroll') return false;
+    const auth = req.headers.authorization ?? '';
+    if (!sameSecret(auth, `Bearer ${ops.adminToken}`)) {
+      send(res, 401, { error: 'missing or wrong admin token (Authorization: Bearer ...)' });
+      return true;
+    }
+    try {
+      await route(ops, req, res, path);
+    } catch (e) {
+      if (isEdgemlError(e)) send(res, e.exitCode === 2 ? 400 : 409, { error: e.message, code: e.code });
+      else if (e instanceof z.ZodError) send(res, 400, { error: describeZodError(e) });
+      else throw e;
+    }
+    return true;
+  };
+}
+
+async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const { registry, controller } = ops;
+  const m = /^\/v1\/rollouts\/(\d+)\/(pause|resume|abort)$/.exec(path);
+  if (req.method === 'POST' && m) return send(res, 200, controller.request(Number(m[1]), m[2] as 'pause' | 'resume' | 'abort'));
+  if (req.method === 'POST' && path === '/v1/releases') {
+    const body = PublishRequestSchema.parse(await readJson(req, 64 << 20));
+    const existing = body.fingerprint ? registry.versionByFingerprint(body.model, body.fingerprint) : undefined;
+    if (existing) return send(res, 200, { duplicate: true, version: versionView(existing) });
+    const { artifact, fingerprint, rollout, ...rest } = body;
+    const rec = await ops.publish({ ...rest, artifact: Buffer.from(artifact, 'base64') }, { stage: rollout !== undefined, ...(fingerprint ? { fingerprint } : {}) });
+    const started = rollout !== undefined ? controller.create(rec.model, rec.version, rollout) : undefined;
+    return send(res, 201, { duplicate: false, version: versionView(rec), rollout: started ?? null });
+  }
+  if (req.method === 'POST' && path === '/v1/rollouts') {
+    const body = z.object({ model: z.string(), version: z.number().int(), plan: z.unknown().optional() }).parse(await readJson(req));
+    return send(res, 201, controller.create(body.model, body.version, body.plan ?? {}));
+  }
+  if (req.method === 'GET' && path === '/v1/rollouts') return send(res, 200, registry.rollouts.list());
+  const one = /^\/v1\/rollouts\/(\d+)$/.exec(path);
+  if (req.method === 'GET' && one) {
+    const r = registry.rollouts.get(Number(one[1]));
+    return r ? send(res, 200, r) : send(res, 404, { error: `no rollout ${one[1]}` });
+  }
+  if (req.method === 'POST' && path === '/v1/rollback') {
+    const body = z.object({ model: z.string(), to: z.number().int().positive().optional() }).parse(await readJson(req));
+    return send(res, 200, versionView(await ops.rollback(body.model, body.to)));
+  }
+  const versions = /^\/v1\/models\/([^/]+)\/versions$/.exec(path);
+  if (req.method === 'GET' && versions) return send(res, 200, registry.listVersions(decodeURIComponent(versions[1]!)).map(versionView));
+  if (req.method === 'GET' && path === '/v1/fleet') return send(res, 200, ops.fleet());
+  send(res, 404, { error: `no route ${req.method} ${path}` });
+}

@@ -1,0 +1,71 @@
+/**
+ * The hub's view of each device (live accuracy from feedback, drift against the training
+ * reference, latency from telemetry), published retained on `fleet/devices/{id}` so
+ * `edgeml fleet status`, or any MQTT client, reads it without asking the hub.
+ */
+import type { Registry } from '../registry/registry.js';
+import type { Health } from '../registry/fleet-store.js';
+
+export interface DeviceAnalysis {
+  deviceId: string;
+  model: string | null;
+  version: number | null;
+  p95Ms: number | null;
+  errorRate: number | null;
+  liveAccuracy: number | null;
+  labels: number;
+  drift: number | null;
+  updatedAt: string;
+}
+
+export function analyseDevice(registry: Registry, deviceId: string): DeviceAnalysis | undefined {
+  const d = registry.listDevices().find((x) => x.id === deviceId);
+  if (!d) return undefined;
+  let h: Health | undefined;
+  if (d.model && d.version !== null) {
+    const rec = registry.getVersion(d.model, d.version);
+    h = registry.fleet.health({ model: d.model, version: d.version, devices: [deviceId] }, rec?.envelope.signed.reference);
+  }
+  return {
+    deviceId,
+    model: d.model,
+    version: d.version,
+    p95Ms: h?.p95Ms ?? null,
+    errorRate: h?.errorRate ?? null,
+    liveAccuracy: h?.liveAccuracy ?? null,
+    labels: h?.labels ?? 0,
+    drift: h?.drift ?? null,
+    updatedAt: new Date().toISOString(),
+  };
+}
+
+/** Publishes at most once per interval per device, however much a device reports. */
+export class AnalysisPublisher {
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly publish: (a: DeviceAnalysis) => Promise<void>,
+    intervalMs = 500,
+  ) {
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+  }
+
+  touch(deviceId: string): void {
+    this.dirty.add(deviceId);
+  }
+
+  async flush(): Promise<void> {
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    for (const id of ids) {
+      const a = analyseDevice(this.registry, id);
+      if (a) await this.publish(a).catch(() => undefined);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

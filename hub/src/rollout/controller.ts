@@ -1,0 +1,209 @@
+/**
+ * The rollout controller: canary devices benchmark the candidate in their own runtime, then
+ * waves of devices get it while the hub watches what they report. A failed gate halts the
+ * rollout and sends the upgraded devices a signed rollback directive. One tick at a time;
+ * every step is saved in SQLite first, so a restarted hub carries on.
+ */
+import { randomUUID } from 'node:crypto';
+import { checkFailed, userError, type Logger, type SignedRelease } from '@edgeml/core';
+import type { Registry, VersionRecord } from '../registry/registry.js';
+import { RolloutPlanSchema, type Rollout, type RolloutPlan } from '../registry/rollout-store.js';
+import { judgeHealth, pickCanary, waveDevices } from './gates.js';
+
+export interface ControllerDeps {
+  registry: Registry;
+  log: Logger;
+  publishToDevice(rec: VersionRecord, deviceId: string, envelope: SignedRelease): Promise<void>;
+  completeOnChannel(rec: VersionRecord): Promise<void>;
+  sendBenchmark(deviceId: string, requestId: string, envelope: SignedRelease): Promise<void>;
+  rollbackDirective(model: string, version: number): SignedRelease;
+  now?: () => Date;
+}
+
+const BENCH_TIMEOUT_MS = 60_000;
+
+export class RolloutController {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private readonly now: () => Date;
+
+  constructor(private readonly d: ControllerDeps) {
+    this.now = d.now ?? (() => new Date());
+  }
+
+  start(intervalMs = 250): void {
+    this.timer = setInterval(() => void this.tick(), intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ticking;
+  }
+
+  create(model: string, version: number, planInput: unknown): Rollout {
+    const plan = RolloutPlanSchema.parse(planInput ?? {});
+    if (plan.waves[plan.waves.length - 1] !== 100) plan.waves.push(100);
+    const rec = this.d.registry.getVersion(model, version);
+    if (!rec) throw userError('not-found', `no version ${version} of model "${model}" in the registry`);
+    if (this.d.registry.rollouts.active().some((r) => r.model === model && r.channel === rec.channel)) {
+      throw userError('rollout-active', `a rollout of ${model} on ${rec.channel} is already running; pause, abort or wait for it`);
+    }
+    const devices = this.d.registry.listDevices().filter((x) => x.model === model && x.online);
+    if (devices.length === 0) throw checkFailed('no-devices', `no online device runs model "${model}"`);
+    const canary = pickCanary(devices, plan.canary);
+    const order = [...canary, ...devices.map((x) => x.id).filter((id) => !canary.includes(id))];
+    const current = this.d.registry.listVersions(model).filter((v) => v.status === 'published' && v.version < version).pop();
+    return this.d.registry.rollouts.create({ model, channel: rec.channel, version, fromVersion: current?.version ?? null, plan, devices: { order, canary, upgraded: [] } });
+  }
+
+  request(id: number, what: 'pause' | 'resume' | 'abort'): Rollout {
+    const r = this.d.registry.rollouts.get(id);
+    if (!r) throw userError('not-found', `no rollout ${id}`);
+    return this.d.registry.rollouts.update(id, { requested: what });
+  }
+
+  /** Re-send what an embedded broker forgot over a restart: the upgraded devices' assignments. */
+  async republish(): Promise<void> {
+    for (const r of this.d.registry.rollouts.active()) {
+      const rec = this.d.registry.getVersion(r.model, r.version)!;
+      for (const id of r.devices.upgraded) await this.d.publishToDevice(rec, id, rec.envelope);
+    }
+  }
+
+  tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    this.ticking = (async () => {
+      for (const r of this.d.registry.rollouts.active()) {
+        try {
+          await this.step(r);
+        } catch (e) {
+          this.d.log.error('rollout step failed', { rollout: r.id, error: (e as Error).message });
+        }
+      }
+    })().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async step(r: Rollout): Promise<void> {
+    const store = this.d.registry.rollouts;
+    const rec = this.d.registry.getVersion(r.model, r.version)!;
+    if (r.requested === 'abort') return this.halt(r, 'aborted by an operator', 'aborted');
+    if (r.requested === 'pause' && r.state !== 'paused') {
+      store.update(r.id, { state: 'paused', requested: null, devices: { ...r.devices, pausedFrom: r.state } });
+      return;
+    }
+    if (r.requested === 'resume' && r.state === 'paused') {
+      store.update(r.id, { state: r.devices.pausedFrom ?? 'wave', requested: null, waveStartedAt: this.now().toISOString() });
+      return;
+    }
+    switch (r.state) {
+      case 'pending':
+        store.update(r.id, r.plan.benchmark ? { state: 'benchmarking' } : { state: 'wave', wave: 0 });
+        return;
+      case 'benchmarking':
+        return this.benchmark(r, rec);
+      case 'wave':
+        return this.wave(r, rec);
+      case 'soaking':
+        return this.soak(r, rec);
+      case 'rolling-back':
+        return this.halt(r, r.reason ?? 'rolled back', 'halted');
+      default:
+        return;
+    }
+  }
+
+  private async benchmark(r: Rollout, rec: VersionRecord): Promise<void> {
+    const store = this.d.registry.rollouts;
+    if (!r.devices.benchRequest) {
+      const id = `rollout-${r.id}-bench-${randomUUID().slice(0, 8)}`;
+      store.update(r.id, { devices: { ...r.devices, benchRequest: { id, sentAt: this.now().toISOString() } } });
+      for (const d of r.devices.canary) await this.d.sendBenchmark(d, id, rec.envelope);
+      return;
+    }
+    const results = this.d.registry.fleet.benchmarks(r.model, r.version).filter((b) => r.devices.canary.includes(b.deviceId));
+    const timedOut = this.now().getTime() - Date.parse(r.devices.benchRequest.sentAt) > BENCH_TIMEOUT_MS;
+    if (results.length < r.devices.canary.length && !timedOut) return;
+    if (results.length === 0) return this.halt(r, 'no canary answered the benchmark request', 'halted');
+    const failed = results.find((b) => b.result.ok === 0);
+    if (failed) return this.halt(r, `canary ${failed.deviceId} could not run the candidate: ${String((failed.result as Record<string, unknown>).error ?? 'error')}`, 'halted');
+    const limit = r.plan.gates.benchP95Ms ?? rec.envelope.signed.budgets.p95Ms;
+    const worst = results.reduce((a, b) => ((b.result.p95Ms ?? 0) > (a.result.p95Ms ?? 0) ? b : a));
+    if (limit !== undefined && (worst.result.p95Ms ?? Infinity) > limit) {
+      return this.halt(r, `device benchmark: p95 ${worst.result.p95Ms?.toFixed(4)} ms on ${worst.deviceId} is above the budget of ${limit} ms`, 'halted');
+    }
+    this.d.log.info('canary benchmark passed', { rollout: r.id, worstP95Ms: worst.result.p95Ms, limit: limit ?? null });
+    store.update(r.id, { state: 'wave', wave: 0 });
+  }
+
+  private async wave(r: Rollout, rec: VersionRecord): Promise<void> {
+    const store = this.d.registry.rollouts;
+    const targets = waveDevices(r.devices.order, r.devices.canary, r.plan.waves, r.wave);
+    const fresh = targets.filter((id) => !r.devices.upgraded.includes(id));
+    if (fresh.length) {
+      // Record before sending: a crash in between re-sends, which agents take as a repeat.
+      const upgraded = [...r.devices.upgraded, ...fresh];
+      store.update(r.id, { devices: { ...r.devices, upgraded }, waveStartedAt: this.now().toISOString() });
+      for (const id of fresh) await this.d.publishToDevice(rec, id, rec.envelope);
+      this.d.log.info('rollout wave sent', { rollout: r.id, wave: r.wave, devices: fresh.length });
+      return;
+    }
+    const failure = this.deviceFailure(r);
+    if (failure) return this.fail(r, failure);
+    const devices = this.d.registry.listDevices();
+    const pending = targets.filter((id) => !devices.some((x) => x.id === id && x.version === r.version && x.state === 'active'));
+    if (pending.length === 0) {
+      store.update(r.id, { state: 'soaking', waveStartedAt: this.now().toISOString() });
+      return;
+    }
+    if (r.waveStartedAt && this.now().getTime() - Date.parse(r.waveStartedAt) > r.plan.waveTimeoutMs) {
+      return this.fail(r, `devices did not report v${r.version} active in time: ${pending.slice(0, 5).join(', ')}`);
+    }
+  }
+
+  private async soak(r: Rollout, rec: VersionRecord): Promise<void> {
+    const failure = this.deviceFailure(r) ?? this.gateFailure(r, rec);
+    if (failure) return this.fail(r, failure);
+    if (this.now().getTime() - Date.parse(r.waveStartedAt ?? r.createdAt) < r.plan.soakMs) return;
+    const last = r.wave >= r.plan.waves.length;
+    if (!last) {
+      this.d.registry.rollouts.update(r.id, { state: 'wave', wave: r.wave + 1 });
+      return;
+    }
+    await this.d.completeOnChannel(rec);
+    this.d.registry.setVersionStatus(r.model, r.version, 'published');
+    this.d.registry.rollouts.update(r.id, { state: 'completed', reason: null });
+    this.d.log.info('rollout completed', { rollout: r.id, model: r.model, version: r.version });
+  }
+
+  private deviceFailure(r: Rollout): string | undefined {
+    const bad = this.d.registry.listDevices().find((x) => r.devices.upgraded.includes(x.id) && x.status.failedVersion === r.version && x.version !== r.version);
+    return bad ? `${bad.id} rolled back v${r.version}: ${bad.lastError ?? bad.state}` : undefined;
+  }
+
+  private gateFailure(r: Rollout, rec: VersionRecord): string | undefined {
+    const health = this.d.registry.fleet.health({ model: r.model, version: r.version, devices: r.devices.upgraded, since: r.createdAt }, rec.envelope.signed.reference);
+    const testAccuracy = typeof rec.envelope.signed.validation.accuracy === 'number' ? rec.envelope.signed.validation.accuracy : undefined;
+    return judgeHealth(health, r.plan.gates, testAccuracy);
+  }
+
+  private fail(r: Rollout, reason: string): void {
+    this.d.log.warn('rollout gate failed; rolling back', { rollout: r.id, reason });
+    this.d.registry.rollouts.update(r.id, { state: 'rolling-back', reason });
+  }
+
+  private async halt(r: Rollout, reason: string, end: 'halted' | 'aborted'): Promise<void> {
+    if (r.devices.upgraded.length && r.fromVersion !== null) {
+      const prev = this.d.registry.getVersion(r.model, r.fromVersion)!;
+      const directive = this.d.rollbackDirective(r.model, r.fromVersion);
+      for (const id of r.devices.upgraded) await this.d.publishToDevice(prev, id, directive);
+    }
+    this.d.registry.setVersionStatus(r.model, r.version, end === 'aborted' ? 'aborted' : 'halted');
+    this.d.registry.rollouts.update(r.id, { state: end, reason, requested: null });
+    this.d.log.warn('rollout stopped', { rollout: r.id, state: end, reason });
+  }
+}
+
+export type { RolloutPlan };
