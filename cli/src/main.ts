@@ -7,6 +7,7 @@ import { isEdgemlError } from '@edgeml/core';
 import { registerFleetCommands } from './program/fleet.js';
 import { registerModelCommands } from './program/model.js';
 import { registerSecurityCommands } from './program/security.js';
+import { registerOperateCommands } from './program/operate.js';
 import { registerDeviceCommands } from './program/device.js';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerFleetCommands(program);
   registerModelCommands(program);
   registerSecurityCommands(program);
+  registerOperateCommands(program);
   registerDeviceCommands(program);
   return program;
 }

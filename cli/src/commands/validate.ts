@@ -6,7 +6,7 @@
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkFailed, userError } from '@edgeml/core';
-import { evaluateGates, Registry, ArtifactStore, type GateLimits, type Measured } from '@edgeml/hub';
+import { evaluateGates, Registry, ArtifactStore, type GateLimits, type GateVerdict, type Measured } from '@edgeml/hub';
 import { evaluateOnFile, readModelDir, type Metrics, type ModelRuntime } from '@edgeml/ml';
 import { formatTable } from '../output/table.js';
 import { deviceRuntimes } from '../runtimes.js';
@@ -54,24 +54,35 @@ async function production(hubDir: string, name: string, data: string): Promise<{
   }
 }
 
-export async function validate(o: ValidateFlags): Promise<void> {
-  const dir = resolve(o.model);
+export const GATE_KEYS = ['minAccuracy', 'minMacroF1', 'maxRmse', 'minR2', 'maxDrop', 'maxP50Ms', 'maxP95Ms', 'maxP99Ms', 'minThroughput', 'maxSizeKb', 'maxMemoryMb'] as const;
+
+export interface GateReport {
+  format: string;
+  runtime: string;
+  measured: Measured;
+  metrics: Metrics;
+  loadMs: number;
+  gates: GateVerdict[];
+  pass: boolean;
+}
+
+/**
+ * Accuracy on `data` and device-runtime figures of a model directory, judged against `limits`.
+ * `productionFigure` is the production version's accuracy (R^2 for regression) on the same data.
+ */
+export async function measureAgainstGates(dir: string, data: string, limits: GateLimits, runs: number, productionFigure?: number): Promise<GateReport> {
   const { meta, artifact } = await readModelDir(dir);
-  if (o.target !== undefined && o.target !== meta.spec.target) {
-    throw userError('bad-usage', `--target ${o.target} is not the model's target column "${meta.spec.target}"`);
-  }
   const runtime = await loadRuntime(meta.format, artifact);
   let metrics: Metrics;
   try {
-    metrics = (await evaluateOnFile(runtime, meta.spec, resolve(o.data))).metrics;
+    metrics = (await evaluateOnFile(runtime, meta.spec, data)).metrics;
   } finally {
     runtime.dispose();
   }
-  const probe = await probeInChild(dir, o.runs);
-  const prod = o.hubDir ? await production(o.hubDir, o.modelName ?? 'default', resolve(o.data)) : undefined;
+  const probe = await probeInChild(dir, runs);
   const measured: Measured = {
     ...(metrics.task === 'classification' ? { accuracy: metrics.accuracy, macroF1: metrics.macroF1 } : { rmse: metrics.rmse, r2: metrics.r2 }),
-    ...(prod ? { drop: prod.figure - headline(metrics) } : {}),
+    ...(productionFigure !== undefined ? { drop: productionFigure - headline(metrics) } : {}),
     p50Ms: probe.p50Ms,
     p95Ms: probe.p95Ms,
     p99Ms: probe.p99Ms,
@@ -79,19 +90,27 @@ export async function validate(o: ValidateFlags): Promise<void> {
     sizeBytes: artifact.length,
     peakRssBytes: probe.peakRssBytes,
   };
-  const limits: GateLimits = Object.fromEntries(
-    (['minAccuracy', 'minMacroF1', 'maxRmse', 'minR2', 'maxDrop', 'maxP50Ms', 'maxP95Ms', 'maxP99Ms', 'minThroughput', 'maxSizeKb', 'maxMemoryMb'] as const)
-      .filter((k) => o[k] !== undefined)
-      .map((k) => [k, o[k]]),
-  );
-  const verdicts = evaluateGates(limits, measured);
-  const failed = verdicts.filter((v) => !v.pass);
-  if (o.json) {
-    printJson({ model: dir, format: meta.format, runtime: probe.runtime, measured, metrics, loadMs: probe.loadMs, production: prod ?? null, gates: verdicts, pass: failed.length === 0 });
-  } else {
-    const figures = Object.entries(measured).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(5)) : String(v)]);
-    process.stdout.write(`${formatTable(['figure', 'value'], figures)}\n\n`);
-    if (verdicts.length) process.stdout.write(`${formatTable(['gate', 'result'], verdicts.map((v) => [v.gate, v.pass ? `pass  ${v.message}` : `FAIL  ${v.message}`]))}\n`);
+  const gates = evaluateGates(limits, measured);
+  return { format: meta.format, runtime: probe.runtime, measured, metrics, loadMs: probe.loadMs, gates, pass: gates.every((g) => g.pass) };
+}
+
+export function printGateReport(r: GateReport): void {
+  const figures = Object.entries(r.measured).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(5)) : String(v)]);
+  process.stdout.write(`${formatTable(['figure', 'value'], figures)}\n\n`);
+  if (r.gates.length) process.stdout.write(`${formatTable(['gate', 'result'], r.gates.map((v) => [v.gate, v.pass ? `pass  ${v.message}` : `FAIL  ${v.message}`]))}\n`);
+}
+
+export async function validate(o: ValidateFlags): Promise<void> {
+  const dir = resolve(o.model);
+  const { meta } = await readModelDir(dir);
+  if (o.target !== undefined && o.target !== meta.spec.target) {
+    throw userError('bad-usage', `--target ${o.target} is not the model's target column "${meta.spec.target}"`);
   }
+  const prod = o.hubDir ? await production(o.hubDir, o.modelName ?? 'default', resolve(o.data)) : undefined;
+  const limits: GateLimits = Object.fromEntries(GATE_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+  const report = await measureAgainstGates(dir, resolve(o.data), limits, o.runs, prod?.figure);
+  if (o.json) printJson({ model: dir, ...report, production: prod ?? null });
+  else printGateReport(report);
+  const failed = report.gates.filter((v) => !v.pass);
   if (failed.length) throw checkFailed('gate-failed', failed.map((v) => v.message).join('; '));
 }

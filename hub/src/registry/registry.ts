@@ -18,6 +18,8 @@ export interface VersionRecord {
   envelope: SignedRelease;
   status: string;
   createdAt: string;
+  /** Digest of the inputs `edgeml release` built it from. */
+  fingerprint?: string | null;
 }
 
 export interface DeviceRecord {
@@ -47,6 +49,7 @@ interface VersionRow {
   envelope_json: string;
   status: string;
   created_at: string;
+  fingerprint?: string | null;
 }
 
 const toVersion = (r: VersionRow): VersionRecord => ({
@@ -61,6 +64,7 @@ const toVersion = (r: VersionRow): VersionRecord => ({
   envelope: JSON.parse(r.envelope_json) as SignedRelease,
   status: r.status,
   createdAt: r.created_at,
+  fingerprint: r.fingerprint ?? null,
 });
 
 /** The hub's registry of models, versions and devices, in one SQLite file (WAL). */

@@ -19,7 +19,11 @@ export function maySubscribe(who: Identity, filter: string): boolean {
   const parts = filter.split('/');
   if (`${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return false;
   const [, , area, a, b, ...rest] = parts;
-  if (who.role === 'operator') return area === 'devices' && (a === '+' || (a !== undefined && a !== '#')) && b === 'status' && rest.length === 0;
+  if (who.role === 'operator') {
+    // Read-only: device statuses and the hub's analyses of them, nothing else.
+    if (area === 'fleet') return a === 'devices' && b !== undefined && b !== '#' && rest.length === 0;
+    return area === 'devices' && a !== undefined && a !== '#' && b === 'status' && rest.length === 0;
+  }
   switch (area) {
     case 'releases':
       return true;

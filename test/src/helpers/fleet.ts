@@ -41,7 +41,7 @@ export async function startTestHub(opts: Partial<HubOptions> = {}, dir?: string)
 }
 
 /** Publish a candidate as the next version of `model`, with optional overrides of the release. */
-export async function publishModel(hub: Hub, c: Candidate, opts: { model?: string; channel?: string; budgets?: Release['budgets']; selfTest?: Release['selfTest']; chunkSize?: number } = {}) {
+export async function publishModel(hub: Hub, c: Candidate, opts: { model?: string; channel?: string; budgets?: Release['budgets']; selfTest?: Release['selfTest']; chunkSize?: number; stage?: boolean } = {}) {
   return hub.publish({
     model: opts.model ?? 'iris',
     channel: opts.channel ?? 'stable',
@@ -53,8 +53,9 @@ export async function publishModel(hub: Hub, c: Candidate, opts: { model?: strin
     validation: c.figures,
     selfTest: opts.selfTest ?? c.selfTest,
     budgets: opts.budgets ?? { probationMs: 0 },
+    reference: c.driftReference,
     ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
-  });
+  }, { stage: opts.stage ?? false });
 }
 
 export const releaseSigner = (hub: Hub) => loadReleaseSigner(hub.keysDir);

@@ -1,0 +1,153 @@
+/**
+ * `edgeml release`: what CI runs. Train on the configured data, validate the data, package the
+ * device format, gate it on accuracy and device-runtime figures, then let the hub sign and
+ * publish it (or start a staged rollout). Writes a JSON result and a markdown summary; the
+ * same data and config never publish a second version.
+ */
+import { createHash } from 'node:crypto';
+import { appendFile, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic } from '@edgeml/core';
+import { runPipeline, type GateLimits } from '@edgeml/hub';
+import { MODEL_FILES, subset, writeModelDir } from '@edgeml/ml';
+import { trainingProgress } from '../output/progress.js';
+import { deviceRuntimes } from '../runtimes.js';
+import { hubRequest } from './hub-client.js';
+import { printJson } from './options.js';
+import { GATE_KEYS, measureAgainstGates, type GateReport } from './validate.js';
+
+export const ReleaseConfigSchema = z.object({
+  model: z.string(),
+  data: z.string(),
+  target: z.string(),
+  task: TaskSchema.optional(),
+  arch: z.enum(['mlp', 'cnn']).default('mlp'),
+  inputShape: z.array(z.number().int().positive()).optional(),
+  seed: z.number().int().default(42),
+  format: ArtifactFormatSchema.default('tflite-int8'),
+  channel: z.string().default('stable'),
+  gates: z.object(Object.fromEntries(GATE_KEYS.map((k) => [k, z.number().optional()])) as Record<(typeof GATE_KEYS)[number], z.ZodOptional<z.ZodNumber>>).default({}),
+  budgets: BudgetsSchema.default({}),
+  /** A staged rollout plan (see `edgeml rollout`); without it the release goes to the whole channel. */
+  rollout: z.unknown().optional(),
+  hub: z.string().default('http://127.0.0.1:8750'),
+  /** Where the release's model directory and result files go. */
+  out: z.string().default('.edgeml/release'),
+});
+export type ReleaseConfig = z.infer<typeof ReleaseConfigSchema>;
+
+export interface ReleaseResult {
+  model: string;
+  outcome: 'published' | 'rollout-started' | 'duplicate' | 'gate-failed';
+  version: number | null;
+  sha256: string | null;
+  format: string;
+  fingerprint: string;
+  figures: Record<string, number>;
+  gates: GateReport['gates'];
+  rollout: { id: number; state: string } | null;
+  durationMs: number;
+}
+
+async function fingerprintOf(config: ReleaseConfig, dataFile: string): Promise<string> {
+  const data = createHash('sha256').update(await readFile(dataFile)).digest('hex');
+  const { hub: _hub, out: _out, ...inputs } = config;
+  return createHash('sha256').update(canonicalJson({ inputs, data, tool: 'edgeml-release-1' })).digest('hex');
+}
+
+function markdown(r: ReleaseResult): string {
+  const rows = r.gates.map((g) => `| ${g.gate} | ${g.measured === null ? '-' : Number(g.measured.toPrecision(4))} | ${g.limit} | ${g.pass ? 'pass' : '**FAIL**'} |`);
+  return [
+    `## edgeml release: ${r.model} ${r.version !== null ? `v${r.version}` : ''} (${r.outcome})`,
+    '',
+    `format ${r.format}${r.sha256 ? `, sha256 \`${r.sha256.slice(0, 16)}\`` : ''}${r.rollout ? `, rollout ${r.rollout.id} ${r.rollout.state}` : ''}`,
+    '',
+    Object.entries(r.figures).map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join(', '),
+    '',
+    ...(rows.length ? ['| gate | measured | limit | verdict |', '| --- | --- | --- | --- |', ...rows, ''] : []),
+  ].join('\n');
+}
+
+export async function release(o: { config: string; hub?: string; token?: string; dataDir?: string; json?: boolean }): Promise<void> {
+  const started = Date.now();
+  const configPath = resolve(o.config);
+  const config = await readJsonFile(configPath, ReleaseConfigSchema, 'release config');
+  const base = dirname(configPath);
+  const dataFile = resolve(base, config.data);
+  const out = resolve(base, config.out, config.model);
+  const hub = { hub: o.hub ?? config.hub, ...(o.token ? { token: o.token } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
+  const fingerprint = await fingerprintOf(config, dataFile);
+
+  const finish = async (r: ReleaseResult) => {
+    await writeFileAtomic(join(out, 'release-result.json'), JSON.stringify(r, null, 2) + '\n');
+    const md = markdown(r);
+    await writeFileAtomic(join(out, 'release-summary.md'), md + '\n');
+    if (process.env.GITHUB_STEP_SUMMARY) await appendFile(process.env.GITHUB_STEP_SUMMARY, md + '\n');
+    if (o.json) printJson(r);
+    else process.stdout.write(md + '\n');
+  };
+
+  // The same inputs published before: report that version, do not train or publish again.
+  const known = (await hubRequest<{ version: number; sha256: string; fingerprint: string | null; format: string; metrics: Record<string, number> }[]>(hub, 'GET', `/v1/models/${encodeURIComponent(config.model)}/versions`).catch((e: Error & { code?: string }) => {
+    if (e.code === 'hub-refused') return { body: [] };
+    throw e;
+  })).body.find((v) => v.fingerprint === fingerprint);
+  if (known) {
+    return finish({ model: config.model, outcome: 'duplicate', version: known.version, sha256: known.sha256, format: known.format, fingerprint, figures: {}, gates: [], rollout: null, durationMs: Date.now() - started });
+  }
+
+  const progress = o.json ? undefined : trainingProgress();
+  const c = await runPipeline({
+    data: dataFile,
+    target: config.target,
+    arch: config.arch,
+    seed: config.seed,
+    format: config.format,
+    runtimes: deviceRuntimes(),
+    ...(config.task ? { task: config.task } : {}),
+    ...(config.inputShape ? { inputShape: config.inputShape } : {}),
+    ...(progress ? { onEpoch: progress.onEpoch } : {}),
+  }).finally(() => progress?.stop());
+  await writeModelDir(out, {
+    artifact: c.artifact,
+    test: c.splits.test,
+    calibration: subset(c.splits.train, Array.from({ length: Math.min(256, c.splits.train.n) }, (_, i) => i)),
+    meta: { format: c.format, runtime: c.runtime, spec: c.training.spec, figures: c.figures, metrics: c.evaluation.metrics, training: { arch: config.arch, seed: config.seed, backend: c.training.backend }, data: c.report },
+  });
+  const limits: GateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
+  const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
+  if (!report.pass) {
+    await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: c.format, fingerprint, figures: c.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started });
+    throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
+  }
+  const res = await hubRequest<{ duplicate: boolean; version: { version: number; sha256: string }; rollout: { id: number; state: string } | null }>(hub, 'POST', '/v1/releases', {
+    model: config.model,
+    channel: config.channel,
+    task: c.report.task,
+    format: c.format,
+    runtime: c.runtime,
+    spec: c.training.spec,
+    validation: c.figures,
+    budgets: config.budgets,
+    selfTest: c.selfTest,
+    reference: c.driftReference,
+    metrics: { ...c.figures, evaluation: c.evaluation.metrics },
+    artifact: Buffer.from(c.artifact).toString('base64'),
+    fingerprint,
+    ...(config.rollout !== undefined ? { rollout: config.rollout } : {}),
+  });
+  if (!res.body.version) throw userError('hub-refused', 'the hub answered without a version');
+  await finish({
+    model: config.model,
+    outcome: res.body.duplicate ? 'duplicate' : res.body.rollout ? 'rollout-started' : 'published',
+    version: res.body.version.version,
+    sha256: res.body.version.sha256,
+    format: c.format,
+    fingerprint,
+    figures: c.figures,
+    gates: report.gates,
+    rollout: res.body.rollout ? { id: res.body.rollout.id, state: res.body.rollout.state } : null,
+    durationMs: Date.now() - started,
+  });
+}
