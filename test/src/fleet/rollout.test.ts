@@ -147,4 +147,12 @@ describe('staged rollout across ten agents', () => {
     expect(shown.map((d) => [d.id, d.version, d.state, d.online])).toEqual(registry.map((d) => [d.id, d.version, d.state, d.online]));
     expect(shown.some((d) => d.labels > 0)).toBe(true);
   });
+
+  it('exposes rollouts, devices by version and ingest counts as Prometheus metrics', async () => {
+    const text = await (await fetch(`${t.hub.httpUrl}/metrics`)).text();
+    expect(text).toMatch(/edgeml_devices\{model="iris",version="\d+",state="active",health="ok",online="true"\} 10/);
+    expect(text).toMatch(/edgeml_rollouts\{model="iris",version="\d+",state="completed"\} 1/);
+    expect(text).toMatch(/edgeml_rollouts\{model="iris",version="\d+",state="halted"\} 1/);
+    expect(text).toMatch(/edgeml_hub_ingested_total\{kind="telemetry"\} \d+/);
+  });
 });
