@@ -82,7 +82,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       version: active?.version ?? null,
       sha256: active?.sha256 ?? null,
       previousVersion: previous?.version ?? null,
-      health: state.lastFailure && !active ? 'failed' : health,
+      health: state.lastFailure && !active ? 'failed' : predictor.active ? 'ok' : health,
       lastError: state.lastFailure ? `version ${state.lastFailure.version}: ${state.lastFailure.reason}` : lastError,
       failedVersion: state.lastFailure?.version ?? null,
       tags: config.tags,
