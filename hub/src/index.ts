@@ -3,7 +3,7 @@ export { Registry, type VersionRecord, type DeviceRecord } from './registry/regi
 export { ArtifactStore } from './store/artifacts.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 export { buildRelease, signRelease, chunkHashes, DEFAULT_CHUNK_SIZE, type ReleaseInput } from './release/manifest.js';
-export { runPipeline, packageArtifact, type Candidate, type PipelineOptions } from './release/pipeline.js';
+export { runPipeline, packageArtifact, releaseInputFrom, type Candidate, type PipelineOptions } from './release/pipeline.js';
 export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from './release/gates.js';
 export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';
 export { mayPublish, maySubscribe, type Identity } from './security/acl.js';
@@ -11,7 +11,7 @@ export { HUB_USER, OPERATOR_USER } from './security/secrets.js';
 export { ingest, type Ingested } from './fleet/ingest.js';
 export { RolloutController } from './rollout/controller.js';
 export { RolloutPlanSchema, type Rollout, type RolloutPlan, type RolloutState } from './registry/rollout-store.js';
-export { FleetStore, p95FromBuckets, type Health } from './registry/fleet-store.js';
+export { FleetStore, type Health } from './registry/fleet-store.js';
 export { analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
 export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';

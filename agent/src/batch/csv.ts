@@ -1,8 +1,8 @@
 /**
- * A streaming CSV record reader for batch inference. Numeric data files are mostly lines with
- * no quotes at all: those are split on commas directly (several times faster than a general
- * parser on a 64-column file); a line holding a quote goes through a full RFC 4180 field
- * parser, and a quoted field may span lines. Every record carries the line it starts on.
+ * CSV records for batch inference. Numeric data files are mostly lines with no quotes at all:
+ * the batch decoder (decode.ts) reads those straight from bytes; a line holding a quote goes
+ * through the assembler here and a full RFC 4180 field parser, and a quoted field may span
+ * lines. Every record carries the line it starts on.
  */
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -15,41 +15,68 @@ export type CsvRecord =
 /** A quoted record longer than this is refused rather than buffered: memory stays flat. */
 const MAX_RECORD_CHARS = 1 << 20;
 
-export async function* csvRecords(input: Readable): AsyncGenerator<CsvRecord> {
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let n = 0;
-  let pending: string | null = null;
-  let start = 0;
-  for await (let text of lines) {
-    n++;
-    if (n === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (pending !== null) {
-      pending += '\n' + text;
-      if (!balanced(pending)) {
-        if (pending.length > MAX_RECORD_CHARS) {
-          yield { line: start, error: `a quoted field opened on line ${start} is still open after ${n - start + 1} lines`, text: pending.slice(0, 200) };
-          pending = null;
+/**
+ * Assembles records from physical lines (terminators removed): blank lines are skipped, a quoted
+ * field may span lines, and a record carries the line it starts on. Push-based, so a byte-level
+ * reader can hand it only the lines its fast path does not take.
+ */
+export class CsvAssembler {
+  private pending: string | null = null;
+  private start = 0;
+
+  /** True while a quoted field is open across lines: the next line belongs to that record. */
+  get open(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Line `n` (1-based); returns the record it completes, if any. */
+  line(text: string, n: number): CsvRecord | undefined {
+    if (this.pending !== null) {
+      this.pending += '\n' + text;
+      if (!balanced(this.pending)) {
+        if (this.pending.length > MAX_RECORD_CHARS) {
+          const rec = { line: this.start, error: `a quoted field opened on line ${this.start} is still open after ${n - this.start + 1} lines`, text: this.pending.slice(0, 200) };
+          this.pending = null;
+          return rec;
         }
-        continue;
+        return undefined;
       }
-      text = pending;
-      pending = null;
+      text = this.pending;
+      this.pending = null;
     } else {
-      if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) continue;
-      start = n;
-      if (text.indexOf('"') < 0) {
-        yield { line: n, cells: text.split(','), text };
-        continue;
-      }
+      if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) return undefined;
+      this.start = n;
+      if (text.indexOf('"') < 0) return { line: n, cells: text.split(','), text };
       if (!balanced(text)) {
-        pending = text;
-        continue;
+        this.pending = text;
+        return undefined;
       }
     }
     const cells = splitQuoted(text);
-    yield typeof cells === 'string' ? { line: start, error: cells, text } : { line: start, cells, text: null };
+    return typeof cells === 'string' ? { line: this.start, error: cells, text } : { line: this.start, cells, text: null };
   }
-  if (pending !== null) yield { line: start, error: `a quoted field opened on line ${start} is never closed`, text: pending.slice(0, 200) };
+
+  /** At the end of the input: the record a quote left open, if any. */
+  end(): CsvRecord | undefined {
+    if (this.pending === null) return undefined;
+    const rec = { line: this.start, error: `a quoted field opened on line ${this.start} is never closed`, text: this.pending.slice(0, 200) };
+    this.pending = null;
+    return rec;
+  }
+}
+
+export async function* csvRecords(input: Readable): AsyncGenerator<CsvRecord> {
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const assembler = new CsvAssembler();
+  let n = 0;
+  for await (let text of lines) {
+    n++;
+    if (n === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const rec = assembler.line(text, n);
+    if (rec) yield rec;
+  }
+  const last = assembler.end();
+  if (last) yield last;
 }
 
 function balanced(text: string): boolean {

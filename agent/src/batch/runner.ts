@@ -4,14 +4,14 @@
  * are reported with their line (skipped, or the run stops); the run can be interrupted at any
  * instant and resumed from its last checkpoint without redoing finished records.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { checkFailed, userError, type ModelSpec } from '@edgeml/core';
 import type { ModelRuntime } from '@edgeml/ml';
-import { createPipeline } from '../serve/pipeline.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { createWriter, formatOfPath, openReader, type DataFormat } from './formats.js';
+import { openCodec, type CodecDecoded, type Written } from './codec.js';
+import { CodecError } from './decode.js';
+import { formatOfPath, type DataFormat } from './formats.js';
 
 /** A model ready to run, from an agent's active slot or a model directory. */
 export interface BatchModel {
@@ -48,6 +48,11 @@ export interface BatchOptions {
   /** Checkpoint after this many records or this many ms, whichever comes first. */
   checkpointRows?: number;
   checkpointMs?: number;
+  /**
+   * Decode input and encode output in a worker thread beside the model (default: when there is
+   * more than one core); false keeps everything on this thread.
+   */
+  threads?: boolean;
 }
 
 export interface BatchSummary {
@@ -72,6 +77,11 @@ export interface BatchSummary {
 
 export const errorsPath = (out: string) => `${out}.errors.jsonl`;
 
+/** Input is read in blocks of this size; a block is the unit the codec and the model work on. */
+const BLOCK_BYTES = 1 << 20;
+/** Blocks decoded ahead of the one the model runs on. */
+const READ_AHEAD = 2;
+
 export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   const input = resolve(o.input);
@@ -90,136 +100,153 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
     throw userError('file-missing', `cannot read ${input}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const { model } = o;
-  const pipe = createPipeline(model.spec, model.runtime);
+  const { runtime } = model;
+  const width = model.spec.features.length;
+  const outSize = runtime.info.outputSize;
 
   const previous = o.resume ? await readCheckpoint(output) : undefined;
   if (previous) await checkResumable(previous, { input, size: info.size, mtimeMs: info.mtimeMs, inFormat, outFormat, model, output });
   else await removeCheckpoint(output);
-
-  const x = new Float32Array(batchSize * pipe.width);
-  let n = 0;
-  const stream = createReadStream(input, { highWaterMark: 1 << 18 });
-  let reader, writer;
-  try {
-    reader = await openReader({ input: stream, file: input, format: inFormat, pipe, x, slot: () => n, echoAs: outFormat });
-    writer = createWriter(outFormat, model.spec, reader.echoColumns, model, input);
-  } catch (e) {
-    stream.destroy();
-    throw e;
-  }
-
-  await mkdir(dirname(output), { recursive: true });
-  const out = await openAt(output, previous?.output.bytes);
-  let outPos = previous?.output.bytes ?? 0;
-  if (!previous) outPos += await writeAll(out, writer.header(), 0);
-  let errPos = previous?.errors.bytes ?? 0;
-  let err: FileHandle | undefined = errPos > 0 ? await openAt(errFile, errPos) : undefined;
-  if (!err) await rm(errFile, { force: true });
-
-  const lines = new Array<number>(batchSize);
-  const echoes = new Array<string>(batchSize);
-  let errText = '';
   const skip = previous?.records ?? 0;
-  let records = 0;
+
+  const codec = await openCodec(
+    { file: input, spec: model.spec, echoAs: outFormat, onError: o.onError ?? 'fail', skip, inFormat, model: { name: model.name, version: model.version }, outSize, blockBytes: BLOCK_BYTES },
+    o.threads,
+  );
+  // Every call's failure is seen where it is awaited; calls nobody awaits (a run stopped early)
+  // must not surface as unhandled rejections.
+  const quiet = <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => undefined);
+    return p;
+  };
+
+  // What has been handed to the codec to write, and (after a sync) what is on disk.
+  let opened = false;
+  let records = skip;
   let predicted = previous?.predicted ?? 0;
   let bad = previous?.bad ?? 0;
   const firstErrors: { line: number; error: string }[] = [];
   const every = { rows: o.checkpointRows ?? 65_536, ms: o.checkpointMs ?? 2_000 };
   let sinceCheckpoint = 0;
   let lastCheckpoint = performance.now();
+  let checkpoints: Promise<void> = Promise.resolve();
+  let checkpointFailed: unknown;
 
-  // Output is written in large pieces: one write per batch would spend its time waiting on I/O.
-  let outParts: string[] = [];
-  let outChars = 0;
-  const drain = async () => {
-    if (outParts.length) {
-      outPos += await writeAll(out, outParts.join(''), outPos);
-      outParts = [];
-      outChars = 0;
-    }
-    if (errText) {
-      err ??= await open(errFile, 'a');
-      errPos += await writeAll(err, errText, errPos);
-      errText = '';
-    }
-  };
+  // The runner's own handles on the output files, to flush them to the disk for checkpoints
+  // without either thread waiting (the worker writes through its own descriptors).
+  let outHandle: FileHandle | undefined;
+  let errHandle: FileHandle | undefined;
+  let written: Promise<Written> = Promise.resolve({ outBytes: previous?.output.bytes ?? 0, errBytes: previous?.errors.bytes ?? 0 });
 
-  const checkpoint = async (done: number) => {
-    await drain();
-    await out.sync();
-    await err?.sync();
-    await writeCheckpoint(output, {
-      schema: 1,
-      input: { path: input, size: info.size, mtimeMs: info.mtimeMs, format: inFormat },
-      output: { format: outFormat, bytes: outPos },
-      errors: { bytes: errPos },
-      model: { name: model.name, version: model.version, sha256: model.sha256 },
-      records: done,
-      predicted,
-      bad,
-      updatedAt: new Date().toISOString(),
-    });
+  /**
+   * Checkpoint what has been handed over so far: the codec writes in order, so once the last
+   * write is answered and the files are flushed, they hold exactly that. Runs beside the model;
+   * the next one waits for it.
+   */
+  const checkpoint = () => {
+    const at = { records, predicted, bad };
+    const through = written;
     sinceCheckpoint = 0;
     lastCheckpoint = performance.now();
+    checkpoints = checkpoints.then(async () => {
+      const w = await through;
+      await outHandle?.sync();
+      if (w.errBytes > 0) {
+        errHandle ??= await open(errFile, 'r');
+        await errHandle.sync();
+      }
+      await writeCheckpoint(output, {
+        schema: 1,
+        input: { path: input, size: info.size, mtimeMs: info.mtimeMs, format: inFormat },
+        output: { format: outFormat, bytes: w.outBytes },
+        errors: { bytes: w.errBytes },
+        model: { name: model.name, version: model.version, sha256: model.sha256 },
+        ...at,
+        updatedAt: new Date().toISOString(),
+      });
+    });
+    checkpoints.catch((e: unknown) => (checkpointFailed ??= e));
+    return checkpoints;
   };
 
-  /** Run the rows gathered so far and queue their output; `done` records are then finished. */
-  const flush = async (done: number) => {
-    if (n > 0) {
-      const predictions = pipe.run(x, n);
-      let text = '';
-      for (let i = 0; i < n; i++) text += writer.row(lines[i]!, echoes[i]!, predictions[i]!);
-      outParts.push(text);
-      outChars += text.length;
-      predicted += n;
-      sinceCheckpoint += n;
-      n = 0;
-    }
-    if (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms) await checkpoint(done);
-    else if (outChars >= 1 << 18 || errText.length >= 1 << 16) await drain();
-    o.onProgress?.({ records: done, predicted, bad, bytesRead: stream.bytesRead, totalBytes: info.size });
+  const openOutputs = async (header: string) => {
+    await mkdir(dirname(output), { recursive: true });
+    outHandle = await openAt(output, previous?.output.bytes);
+    const outBytes = (previous?.output.bytes ?? 0) + (previous ? 0 : await writeAll(outHandle, header, 0));
+    const errBytes = previous?.errors.bytes ?? 0;
+    if (errBytes > 0) errHandle = await openAt(errFile, errBytes);
+    else await rm(errFile, { force: true });
+    await codec.open({ output, outBytes, errors: errFile, errBytes });
+    written = Promise.resolve({ outBytes, errBytes });
+    opened = true;
+  };
+
+  const ahead: Promise<CodecDecoded>[] = [];
+  let ended = false;
+  const readAhead = () => {
+    while (!ended && ahead.length < READ_AHEAD) ahead.push(quiet(codec.next()));
   };
 
   let interrupted = false;
   try {
-    for await (const rec of reader.records()) {
-      records++;
-      if (records <= skip) continue;
-      if ('error' in rec) {
-        if (o.onError !== 'skip') {
-          // Everything before the bad record is kept, so a resume (say, with skip) starts at it.
-          await flush(records - 1);
-          await checkpoint(records - 1);
-          throw checkFailed('bad-row', `${input}:${rec.line}: ${rec.error}`);
-        }
+    readAhead();
+    for (;;) {
+      const d = await codecCall(ahead.shift()!);
+      if (d.done) ended = true;
+      readAhead();
+      if (checkpointFailed) throw checkpointFailed;
+      if (d.header !== undefined && !opened) await openOutputs(d.header);
+      // Run the model over the block's rows, a runtime batch at a time.
+      // Sized for the block's capacity, not its rows, so the buffer fits the blocks after it too.
+      const outputs = d.outputs && d.outputs.length >= d.n * outSize ? d.outputs : new Float32Array(d.rowRecords.length * outSize);
+      let r = 0;
+      while (r < d.n) {
+        const m = Math.min(batchSize, d.n - r);
+        outputs.set(runtime.predict(d.x.subarray(r * width, (r + m) * width), m), r * outSize);
+        r += m;
+        o.onProgress?.({ records: d.rowRecords[r - 1]!, predicted: predicted + r, bad, bytesRead: d.bytesRead, totalBytes: info.size });
+        if (o.signal?.aborted) break;
+      }
+      const aborted = o.signal?.aborted === true;
+      // Stopped at a batch boundary: the block counts up to the last row run.
+      const through = aborted && r > 0 ? d.rowRecords[r - 1]! : d.records;
+      written = quiet(codec.put(outputs, r, through, { x: d.x, rowRecords: d.rowRecords }));
+      for (const e of d.bad) {
+        if (e.record > through) break;
         bad++;
-        if (firstErrors.length < 20) firstErrors.push({ line: rec.line, error: rec.error });
-        errText += JSON.stringify({ line: rec.line, error: rec.error, text: rec.text.slice(0, 1000) }) + '\n';
-        continue;
+        if (firstErrors.length < 20) firstErrors.push({ line: e.line, error: e.error });
       }
-      lines[n] = rec.line;
-      echoes[n] = rec.echo;
-      n++;
-      if (n === batchSize) {
-        await flush(records);
-        if (o.signal?.aborted) {
-          interrupted = true;
-          break;
-        }
+      predicted += r;
+      records = through;
+      sinceCheckpoint += r;
+      if (aborted) {
+        interrupted = true;
+        break;
       }
+      if (d.fatal) {
+        // Everything before the bad record is kept, so a resume (say, with skip) starts at it.
+        await checkpoint();
+        throw checkFailed('bad-row', `${input}:${d.fatal.line}: ${d.fatal.error}`);
+      }
+      if (d.done) break;
+      if (opened && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) void checkpoint();
     }
-    if (interrupted) await checkpoint(records);
+    // Calls are answered in order: once the last write is, every write before it is done.
+    const w = await written;
+    await checkpoints;
+    if (interrupted) await checkpoint();
     else {
-      await flush(records);
-      await drain();
-      await out.sync();
-      await err?.sync();
+      await outHandle?.sync();
+      if (w.errBytes > 0) {
+        errHandle ??= await open(errFile, 'r');
+        await errHandle.sync();
+      }
       await removeCheckpoint(output);
     }
   } finally {
-    stream.destroy();
-    await out.close();
-    await err?.close();
+    await codec.close();
+    await outHandle?.close();
+    await errHandle?.close();
   }
   const seconds = (performance.now() - started) / 1000;
   return {
@@ -236,6 +263,16 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
     errors: firstErrors,
     interrupted,
   };
+}
+
+/** A codec call; its input errors become the user errors they are. */
+async function codecCall<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof CodecError) throw userError(e.code, e.message);
+    throw e;
+  }
 }
 
 async function checkResumable(
@@ -266,9 +303,9 @@ async function openAt(path: string, bytes: number | undefined): Promise<FileHand
   return fh;
 }
 
-async function writeAll(fh: FileHandle, text: string, position: number): Promise<number> {
-  if (!text) return 0;
-  const buf = Buffer.from(text, 'utf8');
+async function writeAll(fh: FileHandle, data: string | Uint8Array, position: number): Promise<number> {
+  if (!data.length) return 0;
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let off = 0;
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);

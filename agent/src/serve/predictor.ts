@@ -3,10 +3,9 @@
  * active model; a new one is swapped in only once it is loaded and tested, so requests never
  * see a half-installed model.
  */
-import { randomUUID } from 'node:crypto';
 import type { Release } from '@edgeml/core';
 import { applyPreprocessing, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
-import { createPipeline, type ModelPipeline } from './pipeline.js';
+import { createPipeline, type IdentifiedPrediction, type ModelPipeline } from './pipeline.js';
 
 export interface LoadedModel {
   release: Release;
@@ -125,10 +124,10 @@ export class Predictor {
       }
     }
     if (filled < total) x = x.slice(0, filled * pipe.width);
-    let predictions: Prediction[] = [];
+    let predictions: IdentifiedPrediction[] = [];
     let failure: Error | undefined;
     try {
-      if (filled > 0) predictions = pipe.run(x, filled);
+      if (filled > 0) predictions = pipe.runWithIds(x, filled);
     } catch (e) {
       failure = e as Error;
     }
@@ -142,8 +141,7 @@ export class Predictor {
       if (failure) outcomes[i] = { ok: false, error: failure };
       else {
         const start = starts[i]!;
-        const mine = new Array<Prediction & { id: string }>(rows.length);
-        for (let r = 0; r < rows.length; r++) mine[r] = { ...predictions[start + r]!, id: randomUUID() };
+        const mine = predictions.slice(start, start + rows.length);
         outcomes[i] = { ok: true, result: { model: model.release.model, version, predictions: mine } };
       }
       const done = outcomes[i]!;
@@ -174,9 +172,7 @@ function runActive(a: Active, rows: readonly unknown[]): { result: PredictResult
   const { pipe, model } = a;
   const x = new Float32Array(rows.length * pipe.width);
   pipe.encode(rows, x, 0);
-  const decoded = pipe.run(x, rows.length);
-  const predictions = new Array<Prediction & { id: string }>(decoded.length);
-  for (let r = 0; r < decoded.length; r++) predictions[r] = { ...decoded[r]!, id: randomUUID() };
+  const predictions = pipe.runWithIds(x, rows.length);
   return { result: { model: model.release.model, version: model.release.version, predictions }, x };
 }
 

@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { topics, type FeedbackRecord, type Logger, type Telemetry } from '@edgeml/core';
+import { p95FromBuckets, topics, type FeedbackRecord, type Logger, type Telemetry } from '@edgeml/core';
 import type { Feedback } from '../serve/feedback.js';
 import type { Predictor, Served } from '../serve/predictor.js';
 import { Outbox } from './outbox.js';
-import { TelemetryWindow, histogramP95 } from './window.js';
+import { TelemetryWindow } from './window.js';
 
 interface Remembered {
   version: number;
@@ -75,7 +75,7 @@ export class Reporter {
   /** Cut the current window into a telemetry record and queue it. */
   async report(): Promise<void> {
     const figures = this.window.cut();
-    this.lastP95Ms = histogramP95(figures.latencyBuckets);
+    this.lastP95Ms = p95FromBuckets(figures.latencyBuckets);
     this.lastRequests = figures.requests;
     const { deviceId, model } = this.o;
     await this.outbox.append(topics.telemetry(deviceId), (id) => ({ type: 'telemetry', id, deviceId, model, ...figures, evicted: this.outbox.takeEvicted() }) satisfies Telemetry);

@@ -111,14 +111,3 @@ function bucketValue(v: number): string {
   return String(Math.floor(v / mag) * mag);
 }
 
-/** p95 of per-row latency from histogram buckets (the bucket's upper bound). */
-export function histogramP95(buckets: readonly number[]): number | null {
-  const total = buckets.reduce((a, b) => a + b, 0);
-  if (total === 0) return null;
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    seen += buckets[i]!;
-    if (seen >= 0.95 * total) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]! * 10;
-  }
-  return null;
-}

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkFailed, createLogger } from '@edgeml/core';
-import { runPipeline, startHub, type Hub } from '@edgeml/hub';
+import { releaseInputFrom, runPipeline, startHub, type Hub } from '@edgeml/hub';
 import { useTrainingBackend } from '@edgeml/ml';
 import { formatTable } from '../output/table.js';
 import { trainingProgress } from '../output/progress.js';
@@ -59,20 +59,8 @@ export async function demo(o: { agents: number; json?: boolean; keep?: boolean }
         (floatAccuracy !== undefined ? ` (float tfjs model: ${(floatAccuracy * 100).toFixed(2)}%)` : ''),
     );
 
-    const rec = await hub.publish({
-      model: MODEL,
-      channel: 'stable',
-      task: c.report.task,
-      artifact: c.artifact,
-      format: c.format,
-      runtime: c.runtime,
-      spec: c.training.spec,
-      validation: c.figures,
-      selfTest: c.selfTest,
-      // A short probation keeps the demo quick; production releases watch traffic longer.
-      budgets: { probationMs: 1000 },
-      metrics: { ...c.figures, evaluation: c.evaluation.metrics },
-    });
+    // A short probation keeps the demo quick; production releases watch traffic longer.
+    const rec = await hub.publish(releaseInputFrom(c, { model: MODEL, budgets: { probationMs: 1000 } }));
     say(`signed and published ${MODEL} v${rec.version} (${rec.sizeBytes} bytes, sha256 ${rec.sha256.slice(0, 12)})`);
 
     for (let i = 1; i <= o.agents; i++) {

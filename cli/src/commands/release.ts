@@ -9,7 +9,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic } from '@edgeml/core';
-import { runPipeline, type GateLimits } from '@edgeml/hub';
+import { releaseInputFrom, runPipeline, type GateLimits } from '@edgeml/hub';
 import { MODEL_FILES, subset, writeModelDir } from '@edgeml/ml';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
@@ -121,18 +121,9 @@ export async function release(o: { config: string; hub?: string; token?: string;
     await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: c.format, fingerprint, figures: c.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started });
     throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
   }
+  const input = releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets });
   const res = await hubRequest<{ duplicate: boolean; version: { version: number; sha256: string }; rollout: { id: number; state: string } | null }>(hub, 'POST', '/v1/releases', {
-    model: config.model,
-    channel: config.channel,
-    task: c.report.task,
-    format: c.format,
-    runtime: c.runtime,
-    spec: c.training.spec,
-    validation: c.figures,
-    budgets: config.budgets,
-    selfTest: c.selfTest,
-    reference: c.driftReference,
-    metrics: { ...c.figures, evaluation: c.evaluation.metrics },
+    ...input,
     artifact: Buffer.from(c.artifact).toString('base64'),
     fingerprint,
     ...(config.rollout !== undefined ? { rollout: config.rollout } : {}),

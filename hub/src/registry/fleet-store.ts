@@ -3,7 +3,7 @@
  * id), device benchmarks, and the health figures the rollout gates and `fleet status` read.
  */
 import type Database from 'better-sqlite3';
-import { LATENCY_BUCKETS_MS, type DriftReference, type FeedbackRecord, type Telemetry } from '@edgeml/core';
+import { LATENCY_BUCKETS_MS, p95FromBuckets, type DriftReference, type FeedbackRecord, type Telemetry } from '@edgeml/core';
 import { psi } from '@edgeml/ml';
 
 export interface Health {
@@ -28,17 +28,6 @@ export interface HealthQuery {
   devices?: readonly string[];
   /** Only records received after this instant (ISO). */
   since?: string;
-}
-
-export function p95FromBuckets(buckets: readonly number[]): number | null {
-  const total = buckets.reduce((a, b) => a + b, 0);
-  if (total === 0) return null;
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    seen += buckets[i]!;
-    if (seen >= 0.95 * total) return LATENCY_BUCKETS_MS[i] ?? Infinity;
-  }
-  return null;
 }
 
 export class FleetStore {

@@ -147,3 +147,21 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
     runtime.dispose();
   }
 }
+
+/** What `hub.publish` needs from a candidate: everything the signed release says about the model. */
+export function releaseInputFrom(c: Candidate, o: { model: string; channel?: string; budgets?: Release['budgets'] }) {
+  return {
+    model: o.model,
+    channel: o.channel ?? 'stable',
+    task: c.report.task,
+    artifact: c.artifact,
+    format: c.format,
+    runtime: c.runtime,
+    spec: c.training.spec,
+    validation: c.figures,
+    selfTest: c.selfTest,
+    reference: c.driftReference,
+    budgets: o.budgets ?? {},
+    metrics: { ...c.figures, evaluation: c.evaluation.metrics },
+  };
+}

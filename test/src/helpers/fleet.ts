@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentConfigSchema, loadReleaseSigner, silentLogger, type DeviceStatus, type Release } from '@edgeml/core';
 import { enrollDevice, startAgent, type Agent } from '@edgeml/agent';
-import { runPipeline, startHub, type Candidate, type Hub, type HubOptions } from '@edgeml/hub';
+import { releaseInputFrom, runPipeline, startHub, type Candidate, type Hub, type HubOptions } from '@edgeml/hub';
 import { deviceRuntimes, enrollAgent, spawnAgent, waitFor, type AgentProcess } from 'edgeml';
 import { dataFile } from './cli.js';
 
@@ -42,20 +42,8 @@ export async function startTestHub(opts: Partial<HubOptions> = {}, dir?: string)
 
 /** Publish a candidate as the next version of `model`, with optional overrides of the release. */
 export async function publishModel(hub: Hub, c: Candidate, opts: { model?: string; channel?: string; budgets?: Release['budgets']; selfTest?: Release['selfTest']; chunkSize?: number; stage?: boolean } = {}) {
-  return hub.publish({
-    model: opts.model ?? 'iris',
-    channel: opts.channel ?? 'stable',
-    task: c.report.task,
-    artifact: c.artifact,
-    format: c.format,
-    runtime: c.runtime,
-    spec: c.training.spec,
-    validation: c.figures,
-    selfTest: opts.selfTest ?? c.selfTest,
-    budgets: opts.budgets ?? { probationMs: 0 },
-    reference: c.driftReference,
-    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
-  }, { stage: opts.stage ?? false });
+  const input = releaseInputFrom(c, { model: opts.model ?? 'iris', budgets: opts.budgets ?? { probationMs: 0 }, ...(opts.channel ? { channel: opts.channel } : {}) });
+  return hub.publish({ ...input, ...(opts.selfTest ? { selfTest: opts.selfTest } : {}), ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}) }, { stage: opts.stage ?? false });
 }
 
 export const releaseSigner = (hub: Hub) => loadReleaseSigner(hub.keysDir);

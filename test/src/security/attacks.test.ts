@@ -11,7 +11,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyDir, signEnvelope, topics, type Release, type ReleaseSigner } from '@edgeml/core';
 import type { Agent } from '@edgeml/agent';
-import { buildRelease, chunkHashes, signRelease, type Candidate } from '@edgeml/hub';
+import { buildRelease, chunkHashes, releaseInputFrom, signRelease, type Candidate } from '@edgeml/hub';
 import { irisModel, privilegedClientOptions, publishModel, releaseSigner, startTestAgent, startTestHub, untilStatus, type TestHub } from '../helpers/fleet.js';
 
 let t: TestHub;
@@ -23,19 +23,7 @@ let attacker: MqttClient;
 let nextVersion = 2;
 
 const base = (o: Partial<Parameters<typeof buildRelease>[0]> = {}): Release =>
-  buildRelease({
-    model: 'iris',
-    version: nextVersion++,
-    channel: 'stable',
-    artifact: c.artifact,
-    format: c.format,
-    runtime: c.runtime,
-    spec: c.training.spec,
-    validation: c.figures,
-    selfTest: c.selfTest,
-    budgets: { probationMs: 0 },
-    ...o,
-  });
+  buildRelease({ ...releaseInputFrom(c, { model: 'iris', budgets: { probationMs: 0 } }), version: nextVersion++, ...o });
 
 const send = (payload: unknown) =>
   attacker.publishAsync(topics.release('iris', 'stable'), typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, retain: true });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, silentLogger } from '@edgeml/core';
-import { runPipeline, startHub, type Candidate, type Hub, type VersionRecord } from '@edgeml/hub';
+import { releaseInputFrom, runPipeline, startHub, type Candidate, type Hub, type VersionRecord } from '@edgeml/hub';
 import { deviceRuntimes, enrollAgent, spawnAgent, waitFor, type AgentProcess } from 'edgeml';
 
 const dataFile = join(import.meta.dirname, '../../../data/digits.csv');
@@ -32,18 +32,7 @@ describe('spine: CSV to signed release to agent processes', () => {
     dir = await mkdtemp(join(tmpdir(), 'edgeml-spine-'));
     hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, httpPort: 0, log: silentLogger });
     candidate = await runPipeline({ data: dataFile, target: 'digit', arch: 'mlp', seed: 42, runtimes: deviceRuntimes() });
-    rec = await hub.publish({
-      model: 'digits',
-      channel: 'stable',
-      task: candidate.report.task,
-      artifact: candidate.artifact,
-      format: candidate.format,
-      runtime: candidate.runtime,
-      spec: candidate.training.spec,
-      validation: candidate.figures,
-      selfTest: candidate.selfTest,
-      budgets: { probationMs: 200 },
-    });
+    rec = await hub.publish(releaseInputFrom(candidate, { model: 'digits', budgets: { probationMs: 200 } }));
     for (const id of ['dev-a', 'dev-b']) {
       const configPath = await enrollAgent({ hubUrl: hub.httpUrl!, token: hub.createEnrollToken(), id, dir: join(dir, id), model: 'digits' });
       agents.push(await spawnAgent({ id, dir: join(dir, id), configPath }));
