@@ -5,7 +5,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { createLogger, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
@@ -38,6 +38,12 @@ export interface HubOptions {
   /** HTTP API (enrolment); 0 picks a free port, undefined starts none. */
   httpPort?: number;
   httpHost?: string;
+  /**
+   * Base URL devices download artifacts from (`<base>/v1/artifacts/<sha256>`, served by this
+   * hub's API or mirrored to any HTTP server or object store); `self` is this hub's API URL.
+   * Unset: MQTT chunks.
+   */
+  artifactBaseUrl?: string;
   /** Directory of signing keys; default `<dataDir>/keys`, generated on first start. */
   keysDir?: string;
   log?: Logger;
@@ -187,6 +193,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           rollback: (model, to) => hub.rollback(model, to),
           fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
           metrics: () => metrics.render(),
+          artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
         }),
       });
       log.info('hub API listening', { url: api.url });
@@ -219,7 +226,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       },
       async publish(input, o = {}) {
         const version = registry.nextVersion(input.model);
-        const release = buildRelease({ ...input, version });
+        const sha = sha256Hex(input.artifact);
+        const base = opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl;
+        const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
         const envelope: SignedRelease = signRelease(release, signer);
         await store.put(input.artifact);
         const rec = registry.addVersion({

@@ -14,6 +14,7 @@ import { selfTest, type LoadedModel, type Predictor } from '../serve/predictor.j
 import { watchProbation, type ProbationPolicy } from './probation.js';
 import { slotDir, type AgentState, type StateStore, type UpdateStateId } from '../state/store.js';
 import { downloadArtifact } from './transfer.js';
+import { downloadHttp } from './http-transfer.js';
 
 /** Past this many steps one update is abandoned: a loop must end in a report, not a spin. */
 export const MAX_TRANSITIONS = 24;
@@ -71,6 +72,10 @@ const handlers: { [K in StepState]: Handler } = {
     // A rollback to the version kept in the other slot needs no download.
     if (ctx.state.slots[ctx.state.update!.slot]?.sha256 === artifact.sha256) return 'installing';
     await mkdir(downloadsDir(ctx.dataDir), { recursive: true });
+    if (artifact.url) {
+      await downloadHttp({ artifact: { ...artifact, url: artifact.url }, partPath: partPath(ctx.dataDir, artifact.sha256), log: ctx.log, signal: ctx.signal });
+      return 'verifying';
+    }
     await downloadArtifact({
       client: ctx.client,
       artifact,

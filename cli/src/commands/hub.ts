@@ -20,6 +20,7 @@ export interface HubStartFlags {
   brokerPassword?: string;
   brokerCa?: string;
   publicBrokerUrl?: string;
+  artifactBaseUrl?: string;
   keys?: string;
 }
 
@@ -45,6 +46,7 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
     ...(password ? { brokerPassword: password } : {}),
     ...(o.brokerCa ? { brokerCa: await readPem(o.brokerCa, 'CA certificate') } : {}),
     ...(o.publicBrokerUrl ? { publicBrokerUrl: o.publicBrokerUrl } : {}),
+    ...(o.artifactBaseUrl ? { artifactBaseUrl: o.artifactBaseUrl } : {}),
     ...(o.keys ? { keysDir: resolve(o.keys) } : {}),
   });
   process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')}\n`);

@@ -27,6 +27,7 @@ export function registerFleetCommands(program: Command): void {
     .option('--broker-password <secret>', 'password at the external broker (or EDGEML_BROKER_PASSWORD)')
     .option('--broker-ca <file>', 'CA certificate to trust for an mqtts:// broker')
     .option('--public-broker-url <url>', 'the broker URL devices are given at enrolment')
+    .option('--artifact-base-url <url>', 'devices download artifacts over HTTP(S) from <url>/v1/artifacts/<sha256> instead of MQTT chunks ("self": this hub\'s API)')
     .option('--keys <dir>', 'signing key directory (default: <data-dir>/keys, generated on first start)')
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
   hub

@@ -2,6 +2,8 @@
  * The hub's HTTP API for people and CI: publish a release, run and steer rollouts, roll back,
  * read the fleet. Everything but /metrics needs the admin bearer token.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError } from '@edgeml/core';
@@ -39,6 +41,24 @@ export interface HubOps {
   rollback(model: string, to?: number): Promise<VersionRecord>;
   fleet(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
+  artifactPath(sha256: string): Promise<string | undefined>;
+}
+
+/** Artifacts are public: they are signed, and devices fetch them with nothing but the URL. */
+async function serveArtifact(ops: HubOps, req: IncomingMessage, res: ServerResponse, sha: string): Promise<void> {
+  const path = await ops.artifactPath(sha);
+  if (!path) return send(res, 404, { error: `no artifact ${sha}` });
+  const size = (await stat(path)).size;
+  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const start = m ? Number(m[1]) : 0;
+  if (start >= size && size > 0) return send(res, 416, { error: 'range not satisfiable' });
+  res.writeHead(m ? 206 : 200, {
+    'content-type': 'application/octet-stream',
+    'content-length': size - start,
+    'accept-ranges': 'bytes',
+    ...(m ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}),
+  });
+  createReadStream(path, { start }).pipe(res);
 }
 
 const versionView = ({ envelope, ...v }: VersionRecord) => ({ ...v, expires: envelope.signed.expires });
@@ -48,6 +68,11 @@ export function hubRoutes(ops: HubOps): (req: IncomingMessage, res: ServerRespon
     if (req.method === 'GET' && path === '/metrics') {
       const m = await ops.metrics();
       send(res, 200, m.body, m.contentType);
+      return true;
+    }
+    const artifact = /^\/v1\/artifacts\/([0-9a-f]{64})$/.exec(path);
+    if (req.method === 'GET' && artifact) {
+      await serveArtifact(ops, req, res, artifact[1]!);
       return true;
     }
     if (!path.startsWith('/v1/') || path === '/v1/enroll') return false;

@@ -32,6 +32,8 @@ export interface ReleaseInput {
   /** Lifetime of the signed release; an agent refuses it after that. */
   expiresInDays?: number;
   chunkSize?: number;
+  /** Devices fetch the artifact from this URL (HTTP/S) instead of MQTT chunks. */
+  url?: string;
   now?: Date;
 }
 
@@ -58,6 +60,7 @@ export function buildRelease(input: ReleaseInput): Release {
       runtime: input.runtime,
       chunkSize,
       chunks: chunkHashes(input.artifact, chunkSize),
+      ...(input.url ? { url: input.url } : {}),
     },
     spec: input.spec,
     validation: input.validation,

@@ -24,6 +24,10 @@ export class ArtifactStore {
     return { sha256, size: bytes.length, path };
   }
 
+  async has(sha256: string): Promise<boolean> {
+    return /^[0-9a-f]{64}$/.test(sha256) && (await stat(this.pathOf(sha256)).catch(() => undefined)) !== undefined;
+  }
+
   async get(sha256: string): Promise<Uint8Array> {
     const bytes = await readFile(this.pathOf(sha256));
     if (sha256Hex(bytes) !== sha256) throw new Error(`artifact store: ${sha256} is corrupt on disk`);

@@ -51,6 +51,8 @@ export const ArtifactRefSchema = z.object({
   /** Transfer in chunks of this many bytes; each chunk's sha256 lets a download resume safely. */
   chunkSize: z.number().int().positive(),
   chunks: z.array(sha256),
+  /** Fetch over HTTP(S) from here instead of MQTT chunks; the hashes are checked the same way. */
+  url: z.string().url().optional(),
 });
 export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 
