@@ -66,7 +66,8 @@ export class Reporter {
     const f = mean.length;
     const limit = this.o.remember ?? 2000;
     s.predictions.forEach((p, r) => {
-      const row = Array.from(s.inputs!.subarray(r * f, (r + 1) * f), (v, j) => v * std[j]! + mean[j]!);
+      // Inputs passed through float32: 7 significant digits give back what the client sent.
+      const row = Array.from(s.inputs!.subarray(r * f, (r + 1) * f), (v, j) => Number((v * std[j]! + mean[j]!).toPrecision(7)));
       this.recent.set(p.id, { version: s.version, predicted: 'label' in p ? p.label : p.value, row });
       if (this.recent.size > limit) this.recent.delete(this.recent.keys().next().value!);
     });

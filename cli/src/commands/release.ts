@@ -69,12 +69,22 @@ function markdown(r: ReleaseResult): string {
   ].join('\n');
 }
 
-export async function release(o: { config: string; hub?: string; token?: string; dataDir?: string; json?: boolean }): Promise<void> {
+export interface ReleaseFlags {
+  config: string;
+  hub?: string;
+  token?: string;
+  dataDir?: string;
+  json?: boolean;
+  /** Train on this file instead of the config's `data` (retraining with feedback). */
+  dataOverride?: string;
+}
+
+export async function release(o: ReleaseFlags): Promise<void> {
   const started = Date.now();
   const configPath = resolve(o.config);
   const config = await readJsonFile(configPath, ReleaseConfigSchema, 'release config');
   const base = dirname(configPath);
-  const dataFile = resolve(base, config.data);
+  const dataFile = o.dataOverride ?? resolve(base, config.data);
   const out = resolve(base, config.out, config.model);
   const hub = { hub: o.hub ?? config.hub, ...(o.token ? { token: o.token } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
   const fingerprint = await fingerprintOf(config, dataFile);

@@ -45,6 +45,15 @@ export function registerOperateCommands(program: Command): void {
 
   hubOptions(
     program
+      .command('retrain')
+      .description('continuous training: add the labelled rows devices sent back to the data and release again')
+      .argument('<model>')
+      .option('--config <file>', 'the model\'s release config', 'edgeml.json')
+      .option('--json', 'print the release result as JSON'),
+  ).action(async (model, o) => (await import('../commands/retrain.js')).retrain(model, { ...o, hubFromConfig: o.hub === 'http://127.0.0.1:8750' }));
+
+  hubOptions(
+    program
       .command('rollback')
       .description('send every device of a model back to an earlier version with a signed rollback directive')
       .argument('<model>')

@@ -119,6 +119,8 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
     const body = z.object({ model: z.string(), to: z.number().int().positive().optional() }).parse(await readJson(req));
     return send(res, 200, versionView(await ops.rollback(body.model, body.to)));
   }
+  const feedback = /^\/v1\/models\/([^/]+)\/feedback$/.exec(path);
+  if (req.method === 'GET' && feedback) return send(res, 200, registry.fleet.labelledRows(decodeURIComponent(feedback[1]!)));
   const versions = /^\/v1\/models\/([^/]+)\/versions$/.exec(path);
   if (req.method === 'GET' && versions) return send(res, 200, registry.listVersions(decodeURIComponent(versions[1]!)).map(versionView));
   if (req.method === 'GET' && path === '/v1/fleet') return send(res, 200, ops.fleet());
