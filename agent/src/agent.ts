@@ -111,6 +111,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const mqttOptions: IClientOptions = {
     clientId: `edgeml-agent-${config.deviceId}`,
     reconnectPeriod: 1000,
+    // Keep trying after a refused CONNACK too: on an external broker a device's credentials may
+    // reach the broker's password file after the device has started (docs/EXTERNAL-BROKER.md).
+    reconnectOnConnackError: true,
     connectTimeout: 10_000,
     will: { topic: statusTopic, payload: Buffer.from(JSON.stringify(status(false))), qos: 1, retain: true },
     ...(config.broker.username ? { username: config.broker.username, password: config.broker.password } : {}),

@@ -4,7 +4,7 @@
  */
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connect, type MqttClient } from 'mqtt';
 import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
@@ -106,9 +106,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     }
     const brokerUrl = opts.brokerUrl ?? broker!.url;
-    client = await connectAsync(brokerUrl, {
-      clientId: `edgeml-hub-${process.pid}-${Date.now()}`,
+    // An external broker outlives the hub: under a fixed client id with a persistent session it
+    // keeps the hub's subscriptions and queues what devices send while the hub (or, with
+    // persistence, the broker) restarts, so no telemetry or feedback is acknowledged into the void.
+    const external = Boolean(opts.brokerUrl);
+    client = connect(brokerUrl, {
+      clientId: external ? HUB_USER : `edgeml-hub-${process.pid}-${Date.now()}`,
+      clean: !external,
       reconnectPeriod: 1000,
+      // After start-up, a refused CONNACK (say, a broker restarted before its password file was
+      // readable) is retried like any other lost connection; at start-up it fails the start.
+      reconnectOnConnackError: true,
       username: opts.brokerUrl ? opts.brokerUsername : HUB_USER,
       password: opts.brokerUrl ? opts.brokerPassword : secrets.hub,
       ...(opts.brokerCa ? { ca: opts.brokerCa } : {}),
@@ -117,6 +125,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const mqtt = client;
     const metrics = hubMetrics(registry);
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
+    // Listen before the CONNACK: a resumed session's queued messages follow it at once.
     mqtt.on('message', (topic, payload) => {
       try {
         const got = ingest(registry, log, topic, payload);
@@ -127,6 +136,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         // A storage error on one message must not take the hub down.
         log.error('ingest failed', { topic, error: (e as Error).message });
       }
+    });
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        mqtt.off('connect', onConnect);
+        mqtt.off('error', settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onConnect = () => settle();
+      mqtt.once('connect', onConnect);
+      mqtt.once('error', settle);
     });
     await mqtt.subscribeAsync([topics.allStatuses(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
 
