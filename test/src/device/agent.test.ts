@@ -120,7 +120,7 @@ describe('a device agent', () => {
     const state = JSON.parse(await readFile(join(copy, 'state.json'), 'utf8')) as { active: string };
     const bin = join(copy, 'slots', state.active, 'model.bin');
     const bytes = await readFile(bin);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     await writeFile(bin, bytes);
     const tampered = await edgeml(['batch', '--agent-dir', copy, '--in', input, '--out', join(dir, 'x.csv')]);
     expect(tampered.code).toBe(1);

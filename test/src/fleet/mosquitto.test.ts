@@ -17,7 +17,8 @@ import type { Candidate } from '@edgeml/hub';
 import { edgeml, repoRoot } from '../helpers/cli.js';
 import { irisModel, waitFor, type TestHub } from '../helpers/fleet.js';
 import { HUB_USER, MOSQUITTO_ACL, OPERATOR_USER, newPassword, startExternalHub, startMosquitto, startProvisionedFleet, type Mosquitto } from '../helpers/mosquitto.js';
-import { feedbackOn, onVersion, predictOn, publishV, type FleetAgent } from './fleet.js';
+import { onVersion, publishV, type FleetAgent } from './fleet.js';
+import { fleetScenarios } from './scenarios.js';
 
 let mq: Mosquitto;
 let t: TestHub;
@@ -25,13 +26,7 @@ let c: Candidate;
 let fleet: FleetAgent[];
 let late: Agent | undefined;
 const ids = () => fleet.map((a) => a.id);
-const hubFlags = () => ['--hub', t.hub.httpUrl!, '--token', t.hub.adminToken];
 const as = (user: string, extra: IClientOptions = {}): IClientOptions => ({ username: user, password: mq.users.get(user)!, clientId: `test-${user}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 0, ...extra });
-const rows = [
-  [5.1, 3.5, 1.4, 0.2],
-  [6.7, 3.0, 5.2, 2.3],
-  [5.9, 3.0, 4.2, 1.5],
-];
 
 beforeAll(async () => {
   mq = await startMosquitto({ [HUB_USER]: newPassword(), [OPERATOR_USER]: newPassword() });
@@ -63,10 +58,19 @@ async function retained(topic: string, user: string): Promise<string | undefined
   }
 }
 
-const rolloutState = (id: number) => t.hub.registry.rollouts.get(id)!;
-const until = (id: number, states: string[]) => waitFor(`rollout ${id} in ${states.join('/')}`, () => (states.includes(rolloutState(id).state) ? rolloutState(id) : undefined), 90_000);
 
 describe('the fleet on an external Mosquitto broker', () => {
+  fleetScenarios({
+    hub: () => t,
+    fleet: () => fleet,
+    candidate: () => c,
+    // Only the broker process goes away; the hub and the agents stay up and reconnect.
+    brokerDown: () => mq.stop(),
+    brokerUp: () => mq.start(),
+    fleetStatusArgs: () => ['--broker', mq.url, '--username', OPERATOR_USER, '--password', mq.users.get(OPERATOR_USER)!],
+    diagnostics: () => `mosquitto log:\n${mq.log().slice(-4000)}`,
+  });
+
   it('runs Mosquitto with the ACL file docs/EXTERNAL-BROKER.md gives, and no anonymous access', async () => {
     const doc = await readFile(`${repoRoot}/docs/EXTERNAL-BROKER.md`, 'utf8');
     expect(doc).toContain(MOSQUITTO_ACL);
@@ -116,114 +120,6 @@ describe('the fleet on an external Mosquitto broker', () => {
     const op = await connectAsync(mq.url, as(OPERATOR_USER, { protocolVersion: 5 }));
     await expect(op.publishAsync(victim, JSON.stringify(forged), { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x87 });
     await op.endAsync();
-  });
-
-  it('takes a good release from the canaries through the waves to every device', async () => {
-    const v2 = await publishV(t, c, { stage: true });
-    const r = await edgeml(['rollout', 'iris', String(v2.version), '--canary-tags', 'canary', '--waves', '50%,100%', '--soak', '1s', '--max-error-rate', '0.01', '--json', ...hubFlags()]);
-    expect(r.stderr).toBe('');
-    const rollout = JSON.parse(r.stdout) as { id: number };
-    await onVersion(t, ['fleet-00', 'fleet-01'], v2.version);
-    expect(t.hub.registry.listDevices().filter((d) => d.version === v2.version).length).toBeLessThan(10);
-    const done = await until(rollout.id, ['completed', 'halted']);
-    expect(done.state).toBe('completed');
-    await onVersion(t, ids(), v2.version);
-    const bench = t.hub.registry.fleet.benchmarks('iris', v2.version);
-    expect(bench.map((b) => b.deviceId)).toEqual(['fleet-00', 'fleet-01']);
-    expect(bench[0]!.result.p95Ms).toBeGreaterThan(0);
-    expect(t.hub.registry.getVersion('iris', v2.version)!.status).toBe('published');
-  });
-
-  it('halts a release that is too slow on the devices at the canary benchmark', async () => {
-    const before = t.hub.registry.listDevices().map((d) => [d.id, d.version]);
-    const v3 = await publishV(t, c, { stage: true });
-    const r = await edgeml(['rollout', 'iris', String(v3.version), '--canary', '2', '--bench-p95-ms', '0.000001', '--wait', '--json', ...hubFlags()]);
-    expect(r.code).toBe(1);
-    const out = JSON.parse(r.stdout) as { state: string; reason: string; devices: { upgraded: string[] } };
-    expect(out.state).toBe('halted');
-    expect(out.reason).toMatch(/device benchmark: p95 .* is above the budget/);
-    expect(out.devices.upgraded).toEqual([]);
-    expect(t.hub.registry.listDevices().map((d) => [d.id, d.version])).toEqual(before);
-  });
-
-  it('halts a release whose canaries report falling live accuracy, and rolls them back', async () => {
-    const current = t.hub.registry.listDevices()[0]!.version!;
-    const v4 = await publishV(t, c, { stage: true });
-    const rollout = t.hub.rollouts.create('iris', v4.version, { canary: { tags: ['canary'] }, waves: [100], soakMs: 60_000, benchmark: false, gates: { minLiveAccuracy: 0.8, minLabels: 10 } });
-    const canaries = fleet.slice(0, 2);
-    await onVersion(t, canaries.map((a) => a.id), v4.version);
-    for (let i = 0; i < 12; i++) {
-      const a = canaries[i % 2]!;
-      const p = await predictOn(a, rows[i % 3]!);
-      expect(p.version).toBe(v4.version);
-      await feedbackOn(a, p.id, p.label === 'setosa' ? 'virginica' : 'setosa');
-    }
-    const halted = await until(rollout.id, ['halted', 'completed']);
-    expect(halted.state).toBe('halted');
-    expect(halted.reason).toMatch(/live accuracy .* below 80\.0%/);
-    await onVersion(t, ids(), current);
-    const p = await predictOn(canaries[0]!, rows[0]!);
-    expect(p.version).toBe(current);
-  });
-
-  it('loses no telemetry or feedback while Mosquitto is down for 30 s mid-rollout', async () => {
-    const current = t.hub.registry.listDevices()[0]!.version!;
-    const v5 = await publishV(t, c, { stage: true });
-    const rollout = t.hub.rollouts.create('iris', v5.version, { canary: { tags: ['canary'] }, waves: [100], soakMs: 2_000, benchmark: false });
-    await onVersion(t, ['fleet-00', 'fleet-01'], v5.version);
-    const totals = () => new Map(t.hub.registry.fleet.telemetryTotals('iris').map((x) => [x.deviceId, x.requests]));
-    await new Promise((r) => setTimeout(r, 1000));
-    const base = totals();
-    const feedbackBase = t.hub.registry.fleet.counts().feedback;
-    const sent = new Map<string, number>();
-    let feedback = 0;
-    const traffic = async (ms: number) => {
-      const end = Date.now() + ms;
-      for (let i = 0; Date.now() < end; i++) {
-        const a = fleet[i % fleet.length]!;
-        const p = await predictOn(a, rows[i % 3]!);
-        sent.set(a.id, (sent.get(a.id) ?? 0) + 1);
-        if (i % 5 === 0) {
-          await feedbackOn(a, p.id, p.label);
-          feedback++;
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    await traffic(1000);
-    // The broker process goes away (hub and agents stay up), and comes back on the same port.
-    await mq.stop();
-    await traffic(30_000);
-    await mq.start();
-    await traffic(1000);
-    const done = await until(rollout.id, ['completed', 'halted']);
-    expect(done.state).toBe('completed');
-    await onVersion(t, ids(), v5.version);
-    const want = new Map([...sent].map(([id, n]) => [id, (base.get(id) ?? 0) + n]));
-    await waitFor('every record delivered', () => {
-      const got = totals();
-      return [...want].every(([id, n]) => got.get(id) === n) && t.hub.registry.fleet.counts().feedback === feedbackBase + feedback ? true : undefined;
-    }, 30_000).catch(() => {
-      throw new Error(`delivered ${JSON.stringify([...totals()])} vs expected ${JSON.stringify([...want])}; feedback ${t.hub.registry.fleet.counts().feedback} vs ${feedbackBase + feedback}\nmosquitto log:\n${mq.log().slice(-4000)}`);
-    });
-    expect(current).toBeLessThan(v5.version);
-  }, 120_000);
-
-  it('shows the same fleet in `edgeml fleet status --json` (operator account) as the registry holds', async () => {
-    await new Promise((r) => setTimeout(r, 800));
-    const r = await edgeml(['fleet', 'status', '--broker', mq.url, '--username', OPERATOR_USER, '--password', mq.users.get(OPERATOR_USER)!, '--json']);
-    expect(r.stderr).toBe('');
-    const shown = JSON.parse(r.stdout) as { id: string; version: number; state: string; online: boolean; labels: number }[];
-    const registry = t.hub.registry.listDevices();
-    expect(shown.map((d) => [d.id, d.version, d.state, d.online])).toEqual(registry.map((d) => [d.id, d.version, d.state, d.online]));
-    expect(shown.some((d) => d.labels > 0)).toBe(true);
-  });
-
-  it('exposes rollouts, devices by version and ingest counts as Prometheus metrics', async () => {
-    const text = await (await fetch(`${t.hub.httpUrl}/metrics`)).text();
-    expect(text).toMatch(/edgeml_devices\{model="iris",version="\d+",state="active",health="ok",online="true"\} 10/);
-    expect(text).toMatch(/edgeml_rollouts\{model="iris",version="\d+",state="completed"\} 1/);
-    expect(text).toMatch(/edgeml_rollouts\{model="iris",version="\d+",state="halted"\} 1/);
   });
 
   it('connects a device enrolled over the hub API once the operator adds its credentials to the broker', async () => {

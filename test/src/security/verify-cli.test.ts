@@ -64,7 +64,7 @@ describe('edgeml verify', () => {
     await writeFile(join(dir, 'other.bin'), 'not the model');
     expect((await verify(['--envelope', envelope('v3'), '--artifact', join(dir, 'other.bin')])).out.reason).toBe('size-mismatch');
     const art = await readFile(join(model(), 'model.emtf'));
-    art[art.length - 1] ^= 0xff;
+    art[art.length - 1]! ^= 0xff;
     await writeFile(join(dir, 'flipped.bin'), art);
     expect((await verify(['--envelope', envelope('v3'), '--artifact', join(dir, 'flipped.bin')])).out.reason).toBe('hash-mismatch');
 
