@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { runPipeline } from '@edgeml/hub';
 import { subset, useTrainingBackend, writeModelDir } from '@edgeml/ml';
+import { formatDataReport } from '../output/data-report.js';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { parseArch, parseShape, parseTask, printJson } from './options.js';
@@ -50,9 +51,11 @@ export async function train(o: TrainFlags): Promise<void> {
     },
   });
   if (o.json) {
-    printJson({ out: resolve(o.out), ...meta, data: undefined, metrics: c.evaluation.metrics });
+    printJson({ out: resolve(o.out), ...meta, metrics: c.evaluation.metrics });
     return;
   }
+  // Many columns (digits has 64 pixels) make a long table: it is in the model directory too.
+  process.stdout.write(c.report.columns.length <= 32 ? `${formatDataReport(c.report)}\n\n` : `data ${c.report.file}: ${c.report.rows} rows, ${c.report.columns.length} columns (report in ${resolve(o.out, 'edgeml-model.json')})\n`);
   for (const w of c.report.warnings) process.stderr.write(`warning: ${w}\n`);
   const figures = Object.entries(c.figures)
     .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)

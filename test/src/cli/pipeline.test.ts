@@ -141,6 +141,36 @@ describe('edgeml quantize (tfjs variants)', () => {
     expect(JSON.parse(r.stdout).variants[1].weightRatio).toBeCloseTo(0.5, 3);
   });
 
+  it('exports int8 TFLite with a report on float tfjs, float TFLite and int8 TFLite, and inspects it', async () => {
+    const r = await edgeml(['quantize', '--model', join(dir, 'bc'), '--format', 'tflite-int8', '--out', join(dir, 'bc-int8'), '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.variants.map((v: { format: string; runtime: string }) => [v.format, v.runtime])).toEqual([
+      ['tfjs-layers', 'tfjs-wasm'],
+      ['tflite-float32', 'tflite-xnnpack'],
+      ['tflite-int8', 'tflite-xnnpack'],
+    ]);
+    const [float, , int8] = rep.variants;
+    expect(Math.abs(int8.accuracy - float.accuracy)).toBeLessThanOrEqual(0.01);
+    expect(int8.weightRatio).toBeLessThanOrEqual(0.3);
+    expect(rep.overheadBytes).toBeGreaterThan(0);
+    expect(rep.agreement).toBeGreaterThanOrEqual(0.98);
+
+    const info = await edgeml(['inspect', join(dir, 'bc-int8', 'model.tflite'), '--json']);
+    expect(info.code).toBe(0);
+    const parsed = JSON.parse(info.stdout);
+    expect(parsed.schemaVersion).toBe(3);
+    expect(parsed.operatorCodes.map((o: { name: string }) => o.name)).toEqual(expect.arrayContaining(['QUANTIZE', 'FULLY_CONNECTED', 'DEQUANTIZE']));
+    const text = await edgeml(['inspect', join(dir, 'bc-int8', 'model.tflite')]);
+    expect(text.stdout).toContain('TFLite model (schema v3)');
+
+    const bytes = await readFile(join(dir, 'bc-int8', 'model.tflite'));
+    await writeFile(join(dir, 'cut.tflite'), bytes.subarray(0, 200));
+    const cut = await edgeml(['inspect', join(dir, 'cut.tflite')]);
+    expect(cut.code).toBe(2);
+    expect(cut.stderr).toMatch(/^edgeml: not a valid TFLite model/);
+  });
+
   it('refuses an unknown format with exit 2', async () => {
     const r = await edgeml(['quantize', '--model', join(dir, 'bc'), '--format', 'int3', '--out', join(dir, 'x')]);
     expect(r.code).toBe(2);
