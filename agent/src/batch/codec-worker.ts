@@ -4,17 +4,24 @@
  * after a failure every request is answered with it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BatchCodec, toWire, type CodecOptions, type OutputFiles } from './codec.js';
+import { BatchCodec, toWire, type CodecDecoded, type CodecOptions, type OutputFiles } from './codec.js';
 import type { Spare } from './decode.js';
 
 type Request =
   | { op: 'next' }
   | { op: 'open'; files: OutputFiles }
-  | { op: 'put'; outputs: Float32Array; rows: number; through: number; done: Spare }
+  | { op: 'put'; outputs: Float32Array; rows: number; through: number; done: Spare; next: boolean }
   | { op: 'close' };
 
 
 const port = parentPort!;
+
+/** A decoded block's buffers go to the runner's thread without a copy. */
+const moved = (d: CodecDecoded): ArrayBuffer[] => {
+  const list = [d.x.buffer as ArrayBuffer, d.rowRecords.buffer as ArrayBuffer];
+  if (d.outputs) list.push(d.outputs.buffer as ArrayBuffer);
+  return list;
+};
 let codec: BatchCodec | undefined;
 let failure: unknown;
 try {
@@ -35,17 +42,18 @@ port.on('message', (m: Request) => {
     switch (m.op) {
       case 'next': {
         const d = c.next();
-        const moved = [d.x.buffer as ArrayBuffer, d.rowRecords.buffer as ArrayBuffer];
-        if (d.outputs) moved.push(d.outputs.buffer as ArrayBuffer);
-        port.postMessage({ ok: true, value: d }, moved);
+        port.postMessage({ ok: true, value: d }, moved(d));
         return;
       }
       case 'open':
         c.open(m.files);
         break;
-      case 'put':
-        port.postMessage({ ok: true, value: c.put(m.outputs, m.rows, m.through, m.done) });
+      case 'put': {
+        const written = c.put(m.outputs, m.rows, m.through, m.done);
+        const decoded = m.next ? c.next() : undefined;
+        port.postMessage({ ok: true, value: { written, decoded } }, decoded ? moved(decoded) : []);
         return;
+      }
     }
     port.postMessage({ ok: true });
   } catch (e) {

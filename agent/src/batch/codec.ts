@@ -157,9 +157,11 @@ export interface CodecClient {
   /**
    * Write a block's output; answers with the bytes each file holds after it. Moves `outputs`
    * and the block's row buffers `done` (do not use them afterwards). Flushing to the disk is
-   * the caller's, on its own file handles, so neither thread waits for the disk.
+   * the caller's, on its own file handles, so neither thread waits for the disk. With `next`,
+   * the same exchange also reads and decodes the next block: one message each way per block,
+   * since every message wakes the other thread.
    */
-  put(outputs: Float32Array, rows: number, through: number, done: Spare): Promise<Written>;
+  put(outputs: Float32Array, rows: number, through: number, done: Spare, next: boolean): { written: Promise<Written>; decoded?: Promise<CodecDecoded> };
   close(): Promise<void>;
 }
 
@@ -205,7 +207,10 @@ function inlineCodec(codec: BatchCodec): CodecClient {
     threaded: false,
     next: () => guard(() => codec.next()),
     open: (f) => guard(() => codec.open(f)),
-    put: (outputs, rows, through, done) => guard(() => codec.put(outputs, rows, through, done)),
+    put(outputs, rows, through, done, next) {
+      const written = guard(() => codec.put(outputs, rows, through, done));
+      return next ? { written, decoded: guard(() => codec.next()) } : { written };
+    },
     close: async () => codec.close(),
   };
 }
@@ -238,8 +243,16 @@ function workerCodec(o: CodecOptions): CodecClient {
     threaded: true,
     next: () => call({ op: 'next' }),
     open: (f) => call({ op: 'open', files: f }),
-    put: (outputs, rows, through, done) =>
-      call({ op: 'put', outputs, rows, through, done }, [outputs.buffer as ArrayBuffer, done.x.buffer as ArrayBuffer, done.rowRecords.buffer as ArrayBuffer]),
+    put(outputs, rows, through, done, next) {
+      const both = call<{ written: Written; decoded?: CodecDecoded }>({ op: 'put', outputs, rows, through, done, next }, [
+        outputs.buffer as ArrayBuffer,
+        done.x.buffer as ArrayBuffer,
+        done.rowRecords.buffer as ArrayBuffer,
+      ]);
+      const written = both.then((b) => b.written);
+      if (!next) return { written };
+      return { written, decoded: both.then((b) => b.decoded!) };
+    },
     async close() {
       try {
         await call({ op: 'close' });

@@ -143,11 +143,13 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
    * write is answered and the files are flushed, they hold exactly that. Runs beside the model;
    * the next one waits for it.
    */
+  let checkpointing = false;
   const checkpoint = () => {
     const at = { records, predicted, bad };
     const through = written;
     sinceCheckpoint = 0;
     lastCheckpoint = performance.now();
+    checkpointing = true;
     checkpoints = checkpoints.then(async () => {
       const w = await through;
       await outHandle?.sync();
@@ -164,6 +166,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
         ...at,
         updatedAt: new Date().toISOString(),
       });
+      checkpointing = false;
     });
     checkpoints.catch((e: unknown) => (checkpointFailed ??= e));
     return checkpoints;
@@ -183,17 +186,13 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
 
   const ahead: Promise<CodecDecoded>[] = [];
   let ended = false;
-  const readAhead = () => {
-    while (!ended && ahead.length < READ_AHEAD) ahead.push(quiet(codec.next()));
-  };
 
   let interrupted = false;
   try {
-    readAhead();
+    for (let i = 0; i < READ_AHEAD; i++) ahead.push(quiet(codec.next()));
     for (;;) {
       const d = await codecCall(ahead.shift()!);
       if (d.done) ended = true;
-      readAhead();
       if (checkpointFailed) throw checkpointFailed;
       if (d.header !== undefined && !opened) await openOutputs(d.header);
       // Run the model over the block's rows, a runtime batch at a time.
@@ -202,7 +201,9 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
       let r = 0;
       while (r < d.n) {
         const m = Math.min(batchSize, d.n - r);
-        outputs.set(runtime.predict(d.x.subarray(r * width, (r + m) * width), m), r * outSize);
+        const into = outputs.subarray(r * outSize, (r + m) * outSize);
+        const got = runtime.predict(d.x.subarray(r * width, (r + m) * width), m, into);
+        if (got !== into) outputs.set(got, r * outSize);
         r += m;
         o.onProgress?.({ records: d.rowRecords[r - 1]!, predicted: predicted + r, bad, bytesRead: d.bytesRead, totalBytes: info.size });
         if (o.signal?.aborted) break;
@@ -210,7 +211,11 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
       const aborted = o.signal?.aborted === true;
       // Stopped at a batch boundary: the block counts up to the last row run.
       const through = aborted && r > 0 ? d.rowRecords[r - 1]! : d.records;
-      written = quiet(codec.put(outputs, r, through, { x: d.x, rowRecords: d.rowRecords }));
+      const more = !ended && !aborted && !d.fatal;
+      const put = codec.put(outputs, r, through, { x: d.x, rowRecords: d.rowRecords }, more);
+      written = quiet(put.written);
+      // The block after the ones already asked for comes back with this block's write.
+      if (put.decoded) ahead.push(quiet(put.decoded));
       for (const e of d.bad) {
         if (e.record > through) break;
         bad++;
@@ -229,7 +234,8 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
         throw checkFailed('bad-row', `${input}:${d.fatal.line}: ${d.fatal.error}`);
       }
       if (d.done) break;
-      if (opened && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) void checkpoint();
+      // One checkpoint at a time: when flushing is slower than the model, the next one covers more.
+      if (opened && !checkpointing && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) void checkpoint();
     }
     // Calls are answered in order: once the last write is, every write before it is done.
     const w = await written;

@@ -20,6 +20,11 @@ export interface ModelPipeline {
   /** Values per row. */
   readonly width: number;
   /**
+   * A buffer for `n` rows' inputs. Up to SCRATCH_ROWS rows it is the same memory every call
+   * (valid until the next call): a request does not allocate its input matrix.
+   */
+  input(n: number): Float32Array;
+  /**
    * Check `rows` and write them, standardised, into `x` from row `at` on; throws InputError
    * naming the row (counted from 0 within `rows`) and the feature.
    */
@@ -35,6 +40,7 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
   // Float32, as the hub's applyPreprocessing holds them: the device computes what the hub tested.
   const mean = Float32Array.from(spec.preprocessing.mean);
   const inv = Float32Array.from(spec.preprocessing.std, (s) => 1 / s);
+  const scratch = new Float32Array(SCRATCH_ROWS * width);
   const labels = spec.labels ?? [];
   const target = spec.preprocessing.target;
   const classify = spec.task === 'classification';
@@ -45,8 +51,12 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
     for (let j = 0; j < width; j++) x[o + j] = (x[o + j]! - mean[j]!) * inv[j]!;
   };
 
+  // Outputs are decoded into plain arrays at once, so one buffer serves every call (see
+  // ModelRuntime.predict's `out`).
+  const outScratch = new Float32Array(SCRATCH_ROWS * runtime.info.outputSize);
   // Runtimes take exactly n rows; a copy is safer than trusting every one with a view.
-  const runtimeOutputs = (x: Float32Array, n: number) => runtime.predict(x.length === n * width ? x : x.slice(0, n * width), n);
+  const runtimeOutputs = (x: Float32Array, n: number) =>
+    runtime.predict(x.length === n * width ? x : x.slice(0, n * width), n, n > 1 && n <= SCRATCH_ROWS ? outScratch.subarray(0, n * runtime.info.outputSize) : undefined);
 
   function decode<T extends Prediction>(outputs: Float32Array, n: number, id: ((r: number) => string) | undefined): T[] {
     const k = outputs.length / n;
@@ -73,23 +83,29 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
     return out;
   }
 
+
   return {
     spec,
     runtime,
     width,
+    input: (n) => (n <= SCRATCH_ROWS ? scratch.subarray(0, n * width) : new Float32Array(n * width)),
     encode(rows, x, at) {
+      const m = mean;
+      const s = inv;
+      const w = width;
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r];
-        const o = (at + r) * width;
-        if (Array.isArray(row) && row.length === width) {
+        const o = (at + r) * w;
+        if (Array.isArray(row) && row.length === w) {
           let j = 0;
-          for (; j < width; j++) {
+          for (; j < w; j++) {
             const v: unknown = row[j];
             // v - v is 0 for every finite number and NaN for NaN and the infinities.
             if (typeof v !== 'number' || v - v !== 0) break;
-            x[o + j] = (Math.fround(v) - mean[j]!) * inv[j]!;
+            // Rounded to float32 first, as the hub's data was: the device computes what it tested.
+            x[o + j] = (Math.fround(v) - m[j]!) * s[j]!;
           }
-          if (j === width) continue;
+          if (j === w) continue;
         }
         encodeSlow(row, r, x, o);
       }
@@ -98,6 +114,9 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
     runWithIds: (x, n) => decode<IdentifiedPrediction>(runtimeOutputs(x, n), n, predictionIds(n)),
   };
 }
+
+/** Rows a pipeline keeps an input buffer for (the adaptive batcher merges up to 256). */
+const SCRATCH_ROWS = 256;
 
 const HEX3 = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
 
@@ -169,7 +188,7 @@ function shapeOf(v: unknown): number[] {
 
 /** A batch of raw predictions with no ids: what batch inference and `edgeml predict` print. */
 export function predictRows(p: ModelPipeline, rows: readonly unknown[]): Prediction[] {
-  const x = new Float32Array(rows.length * p.width);
+  const x = p.input(rows.length);
   p.encode(rows, x, 0);
   return p.run(x, rows.length);
 }

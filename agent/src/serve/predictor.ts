@@ -108,7 +108,7 @@ export class Predictor {
     const version = model.release.version;
     let total = 0;
     for (const rows of requests) total += rows.length;
-    let x = new Float32Array(total * pipe.width);
+    let x = pipe.input(total);
     const outcomes: (Outcome | undefined)[] = new Array(requests.length);
     const starts = new Array<number>(requests.length);
     let filled = 0;
@@ -123,7 +123,7 @@ export class Predictor {
         outcomes[i] = { ok: false, error: e };
       }
     }
-    if (filled < total) x = x.slice(0, filled * pipe.width);
+    if (filled < total) x = x.subarray(0, filled * pipe.width);
     let predictions: IdentifiedPrediction[] = [];
     let failure: Error | undefined;
     try {
@@ -170,7 +170,7 @@ export class NoModelError extends Error {
 
 function runActive(a: Active, rows: readonly unknown[]): { result: PredictResult; x: Float32Array } {
   const { pipe, model } = a;
-  const x = new Float32Array(rows.length * pipe.width);
+  const x = pipe.input(rows.length);
   pipe.encode(rows, x, 0);
   const predictions = pipe.runWithIds(x, rows.length);
   return { result: { model: model.release.model, version: model.release.version, predictions }, x };

@@ -14,13 +14,16 @@ import { parseArgs } from 'node:util';
 import { createFixtures } from './fixtures.js';
 import { renderSection } from './report.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
+import { agentSection } from './sections/agent.js';
+import { batchSection } from './sections/batch.js';
+import { footprintSection } from './sections/footprint.js';
+import { httpSection } from './sections/http.js';
 import { peerSection } from './sections/peer.js';
 import { runtimesSection } from './sections/runtimes.js';
 import { tfliteSection } from './sections/tflite.js';
 
-// Order is report order. Later sections (agent overhead, http, batch, RSS/cold start, fleet)
-// go here.
-const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection];
+// Order is report order. Later sections (fleet) go here.
+const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection, agentSection, httpSection, batchSection, footprintSection];
 
 const USAGE = `usage: npm run bench -- [SECTION...] [--out FILE] [--rounds N] [--round-ms MS] [--seed N] [--cnn-epochs N]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(', ')}`;

@@ -26,20 +26,34 @@ export function renderTable(t: Table): string {
   return [t.title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** A figure in its unit: "0.26x", "+0.123 ms", "61.2 MB". */
+export function renderFigure(value: number, r: Pick<Ratio, 'kind' | 'unit'> = {}): string {
+  if (!r.kind || r.kind === 'ratio') return `${value.toFixed(2)}x`;
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3;
+  return `${r.kind === 'difference' && value >= 0 ? '+' : ''}${value.toFixed(digits)} ${r.unit ?? ''}`.trimEnd();
+}
+
 /** "target <= 0.10x (issue 4): met" */
-export function renderTarget(value: number, t: Target): string {
-  return `target ${t.op} ${t.value.toFixed(2)}x${t.source ? ` (${t.source})` : ''}: ${meetsTarget(value, t) ? 'met' : 'MISSED'}`;
+export function renderTarget(value: number, t: Target, r: Pick<Ratio, 'kind' | 'unit'> = {}): string {
+  return `target ${t.op} ${r.kind && r.kind !== 'ratio' ? renderFigure(t.value, r) : `${t.value.toFixed(2)}x`}${t.source ? ` (${t.source})` : ''}: ${meetsTarget(value, t) ? 'met' : 'MISSED'}`;
 }
 
 export function renderRatio(r: Ratio): string {
-  const target = r.target ? `  [${renderTarget(r.value, r.target)}]` : '';
-  return `${r.name}: ${r.value.toFixed(2)}x${target}  (per-round ${r.rounds.p25.toFixed(2)}-${r.rounds.p75.toFixed(2)}x over ${r.rounds.n} paired rounds; ${r.numerator} / ${r.denominator})`;
+  const target = r.target ? `  [${renderTarget(r.value, r.target, r)}]` : '';
+  const spread = `${renderFigure(r.rounds.p25, r)} to ${renderFigure(r.rounds.p75, r)}`;
+  if (r.kind === 'value') return `${r.name}: ${renderFigure(r.value, r)}${target}  (per-round ${spread} over ${r.rounds.n} rounds; ${r.numerator})`;
+  const op = r.kind === 'difference' ? '-' : '/';
+  const per = r.kind === 'difference' ? spread : `${r.rounds.p25.toFixed(2)}-${r.rounds.p75.toFixed(2)}x`;
+  return `${r.name}: ${renderFigure(r.value, r)}${target}  (per-round ${per} over ${r.rounds.n} paired rounds; ${r.numerator} ${op} ${r.denominator})`;
 }
 
 export function renderSection(title: string, result: SectionResult, seconds: number): string {
   const parts = [`== ${title} (${seconds.toFixed(1)} s)`];
   for (const t of result.tables) parts.push(renderTable(t));
-  if (result.ratios.length) parts.push(['ratios (median of rounds; spread of the paired per-round ratios):', ...result.ratios.map((r) => `  ${renderRatio(r)}`)].join('\n'));
+  const heading = result.ratios.every((r) => !r.kind || r.kind === 'ratio')
+    ? 'ratios (median of rounds; spread of the paired per-round ratios):'
+    : 'figures (median of rounds; p25 to p75 of the per-round figures):';
+  if (result.ratios.length) parts.push([heading, ...result.ratios.map((r) => `  ${renderRatio(r)}`)].join('\n'));
   if (result.notes.length) parts.push(result.notes.map((n) => `note: ${n}`).join('\n'));
   return parts.join('\n\n');
 }

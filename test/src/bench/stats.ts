@@ -141,7 +141,7 @@ export async function timeRoundAsync(fn: (i: number) => Promise<unknown>, opts: 
   return round;
 }
 
-/** A bound an issue sets on a ratio, e.g. `{ op: '<=', value: 0.1 }`. */
+/** A bound an issue sets on a figure, e.g. `{ op: '<=', value: 0.1 }` (in the figure's unit). */
 export interface Target {
   op: '<=' | '>=';
   value: number;
@@ -166,6 +166,12 @@ export interface Ratio {
   denominator: string;
   /** The bound the headline is held to, when an issue names one. */
   target?: Target;
+  /**
+   * What the figure is: a ratio (the default, unit "x"), a difference numerator - denominator,
+   * or a plain value (no denominator); the latter two carry their unit (ms, MB, s).
+   */
+  kind?: 'ratio' | 'difference' | 'value';
+  unit?: string;
 }
 
 export function pairedRatio(
@@ -186,4 +192,38 @@ export function pairedRatio(
     denominator: denominator.label,
     ...(target ? { target } : {}),
   };
+}
+
+/**
+ * A difference between two figures measured side by side, numerator - denominator (e.g. HTTP
+ * p50 - runtime p50): the headline is the difference of the medians, the spread that of the
+ * per-round differences.
+ */
+export function pairedDifference(
+  name: string,
+  numerator: { label: string; values: readonly number[] },
+  denominator: { label: string; values: readonly number[] },
+  unit: string,
+  target?: Target,
+): Ratio {
+  if (numerator.values.length !== denominator.values.length) {
+    throw new Error(`difference ${name}: ${numerator.values.length} rounds against ${denominator.values.length}; a difference needs paired rounds`);
+  }
+  const perRound = numerator.values.map((v, i) => v - denominator.values[i]!);
+  return {
+    name,
+    value: summarize(numerator.values).median - summarize(denominator.values).median,
+    rounds: summarize(perRound),
+    numerator: numerator.label,
+    denominator: denominator.label,
+    kind: 'difference',
+    unit,
+    ...(target ? { target } : {}),
+  };
+}
+
+/** A figure held to an absolute bound (idle RSS, cold start): the median of its rounds. */
+export function measuredValue(name: string, figure: { label: string; values: readonly number[] }, unit: string, target?: Target): Ratio {
+  const rounds = summarize(figure.values);
+  return { name, value: rounds.median, rounds, numerator: figure.label, denominator: '', kind: 'value', unit, ...(target ? { target } : {}) };
 }

@@ -4,18 +4,18 @@ import { join } from 'node:path';
 import { EdgemlError } from '@edgeml/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildModel } from '../train/architectures.js';
-import { loadTf, useTrainingBackend, type tf, type Tfjs } from '../train/backend.js';
+import { loadTf, useTrainingBackend, type tf as TfTypes, type Tfjs } from '../train/backend.js';
 import { loadBundle, readBundle, saveBundle } from './bundle.js';
 import { loadTfjsCpu } from './tfjs.js';
 
 const rows = Float32Array.from([0.1, -1.2, 0.3, 2.0, -0.5, 0.7, 1.1, -0.2, 0, 0, 0, 0]);
 let tf: Tfjs;
-let model: tf.LayersModel;
+let model: TfTypes.LayersModel;
 let bytes: Uint8Array;
 let dir: string;
 
-const predict = (m: tf.LayersModel, x: Float32Array = rows) =>
-  tf.tidy(() => Array.from((m.predict(tf.tensor2d(x, [x.length / 4, 4])) as tf.Tensor).dataSync()));
+const predict = (m: TfTypes.LayersModel, x: Float32Array = rows) =>
+  tf.tidy(() => Array.from((m.predict(tf.tensor2d(x, [x.length / 4, 4])) as TfTypes.Tensor).dataSync()));
 
 beforeAll(async () => {
   await useTrainingBackend();

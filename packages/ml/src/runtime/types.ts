@@ -20,8 +20,13 @@ export interface ModelRuntime {
   /**
    * Run `n` rows. `input` holds n * prod(inputShape) values; the result holds n * outputSize.
    * Synchronous on purpose: the hot path of the agent must not pay for promise hops.
+   *
+   * `out` (room for n * outputSize values) invites the runtime to write the result there and
+   * return it, so a caller running batch after batch allocates nothing per call (each result
+   * array is otherwise garbage V8 frees only at its next GC, which a caller that allocates
+   * little on the JS heap rarely triggers). A runtime may ignore it: callers use what is returned.
    */
-  predict(input: Float32Array, n: number): Float32Array;
+  predict(input: Float32Array, n: number, out?: Float32Array): Float32Array;
   /** Free native or WASM memory. The runtime is unusable afterwards. */
   dispose(): void;
 }
