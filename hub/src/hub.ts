@@ -9,7 +9,7 @@ import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, 
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
-import { ingest } from './fleet/ingest.js';
+import { StatusWriter, ingest } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { RolloutController } from './rollout/controller.js';
 import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
@@ -126,9 +126,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const metrics = hubMetrics(registry);
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
+    const statuses = new StatusWriter(registry);
     mqtt.on('message', (topic, payload) => {
       try {
-        const got = ingest(registry, log, topic, payload);
+        const got = ingest(registry, log, topic, payload, statuses);
         if (!got) return metrics.rejected();
         metrics.ingested(got.kind, got.fresh);
         if (got.kind !== 'result') analysis.touch(got.deviceId);
@@ -281,6 +282,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         await api?.close();
         await mqtt.endAsync();
         await broker?.close();
+        statuses.flush();
         registry.close();
       },
     };

@@ -3,6 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { userError, type Logger } from '@edgeml/core';
 import { mayPublish, maySubscribe, type Identity } from '../security/acl.js';
+import { indexedMemoryPersistence } from './retained-index.js';
 
 export interface EmbeddedBroker {
   url: string;
@@ -24,6 +25,10 @@ export interface BrokerOptions {
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const identities = new WeakMap<Client, Identity>();
   const broker = await Aedes.createBroker({
+    persistence: indexedMemoryPersistence(),
+    // aedes queues deliveries beyond `concurrency` in mqemitter, whose queue drains by recursion:
+    // a burst of thousands (a release to a large fleet) overflowed the stack at the default 100.
+    concurrency: 65_536,
     authenticate(client, username, password, done) {
       const who = username === undefined || password === undefined ? undefined : opts.authenticate(username, password.toString('utf8'));
       if (!who) {

@@ -19,7 +19,7 @@ export interface DeviceAnalysis {
 }
 
 export function analyseDevice(registry: Registry, deviceId: string): DeviceAnalysis | undefined {
-  const d = registry.listDevices().find((x) => x.id === deviceId);
+  const d = registry.getDevice(deviceId);
   if (!d) return undefined;
   let h: Health | undefined;
   if (d.model && d.version !== null) {

@@ -6,6 +6,7 @@ import {
   TelemetrySchema,
   describeZodError,
   deviceIdOfTopic,
+  type DeviceStatus,
   type Logger,
 } from '@edgeml/core';
 import type { Registry } from '../registry/registry.js';
@@ -18,7 +19,7 @@ export type Ingested = { kind: 'status' | 'telemetry' | 'feedback' | 'result'; d
  * must not stop the hub. Telemetry and feedback are stored by (device, record id), so a
  * record delivered twice counts once.
  */
-export function ingest(registry: Registry, log: Logger, topic: string, payload: Buffer): Ingested | undefined {
+export function ingest(registry: Registry, log: Logger, topic: string, payload: Buffer, statuses: StatusWriter = new StatusWriter(registry, 0)): Ingested | undefined {
   const deviceId = deviceIdOfTopic(topic);
   if (!deviceId || payload.length === 0) return undefined;
   const kind = topic.endsWith('/status') ? 'status' : topic.endsWith('/telemetry') ? 'telemetry' : topic.endsWith('/feedback') ? 'feedback' : topic.endsWith('/cmd/result') ? 'result' : undefined;
@@ -38,10 +39,7 @@ export function ingest(registry: Registry, log: Logger, topic: string, payload: 
   }
   switch (kind) {
     case 'status': {
-      const s = DeviceStatusSchema.parse(parsed.data);
-      registry.upsertDevice(s);
-      // A version a device rolled back or refused is recorded as bad for that device.
-      if (s.failedVersion !== null && s.model) registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
+      statuses.add(DeviceStatusSchema.parse(parsed.data));
       return { kind, deviceId, fresh: true };
     }
     case 'telemetry':
@@ -55,5 +53,37 @@ export function ingest(registry: Registry, log: Logger, topic: string, payload: 
       if (rollout) registry.fleet.addBenchmark(rollout.model, rollout.version, deviceId, r.ok ? { ok: 1, ...r.result } : { ok: 0, error: r.error ?? 'failed' });
       return { kind, deviceId, fresh: true };
     }
+  }
+}
+
+/**
+ * Statuses are snapshots: of several from one device, only the newest matters. They are kept
+ * for `delayMs` and written in one transaction, so a fleet reporting at once costs one commit
+ * (0 writes at once, for callers that need the row immediately).
+ */
+export class StatusWriter {
+  private pending = new Map<string, DeviceStatus>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly delayMs = 20,
+  ) {}
+
+  add(s: DeviceStatus): void {
+    this.pending.set(s.deviceId, s);
+    if (this.delayMs === 0) return this.flush();
+    this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    if (batch.length === 0) return;
+    this.registry.upsertDevices(batch);
+    // A version a device rolled back or refused is recorded as bad for that device.
+    for (const s of batch) if (s.failedVersion !== null && s.model) this.registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
   }
 }

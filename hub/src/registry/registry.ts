@@ -70,6 +70,7 @@ const toVersion = (r: VersionRow): VersionRecord => ({
 /** The hub's registry of models, versions and devices, in one SQLite file (WAL). */
 export class Registry {
   private readonly db: Database.Database;
+  private upsertStmt: Database.Statement | undefined;
   /** Telemetry, feedback, benchmarks: the fleet's side of the registry. */
   readonly fleet: FleetStore;
 
@@ -159,43 +160,45 @@ export class Registry {
   }
 
   upsertDevice(s: DeviceStatus): void {
-    this.db
-      .prepare(
-        `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json, tags_json)
-         VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json, @tags)
-         ON CONFLICT(id) DO UPDATE SET online = @online, state = @state, model = @model, version = @version,
-           previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json, tags_json = @tags`,
-      )
-      .run({
-        id: s.deviceId,
-        online: s.online ? 1 : 0,
-        state: s.state,
-        model: s.model,
-        version: s.version,
-        previousVersion: s.previousVersion,
-        health: s.health,
-        lastError: s.lastError,
-        lastSeen: s.updatedAt,
-        json: JSON.stringify(s),
-        tags: JSON.stringify(s.tags),
-      });
+    this.upsertDevices([s]);
+  }
+
+  /** Many statuses in one transaction: a fleet reporting at once costs one commit, not one each. */
+  upsertDevices(statuses: Iterable<DeviceStatus>): void {
+    this.upsertStmt ??= this.db.prepare(
+      `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json, tags_json)
+       VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json, @tags)
+       ON CONFLICT(id) DO UPDATE SET online = @online, state = @state, model = @model, version = @version,
+         previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json, tags_json = @tags`,
+    );
+    const stmt = this.upsertStmt;
+    this.db.transaction(() => {
+      for (const s of statuses) {
+        stmt.run({
+          id: s.deviceId,
+          online: s.online ? 1 : 0,
+          state: s.state,
+          model: s.model,
+          version: s.version,
+          previousVersion: s.previousVersion,
+          health: s.health,
+          lastError: s.lastError,
+          lastSeen: s.updatedAt,
+          json: JSON.stringify(s),
+          tags: JSON.stringify(s.tags),
+        });
+      }
+    })();
+  }
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return row && toDevice(row);
   }
 
   listDevices(): DeviceRecord[] {
     const rows = this.db.prepare('SELECT * FROM devices ORDER BY id').all() as Record<string, unknown>[];
-    return rows.map((r) => ({
-      id: r.id as string,
-      online: r.online === 1,
-      state: r.state as string,
-      model: r.model as string | null,
-      version: r.version as number | null,
-      previousVersion: r.previous_version as number | null,
-      health: r.health as string,
-      lastError: r.last_error as string | null,
-      lastSeen: r.last_seen as string,
-      tags: JSON.parse(r.tags_json as string) as string[],
-      status: JSON.parse(r.status_json as string) as DeviceStatus,
-    }));
+    return rows.map(toDevice);
   }
 
   /** A one-time enrolment token (its hash), valid until `expiresAt`. */
@@ -238,3 +241,17 @@ export class Registry {
     this.db.close();
   }
 }
+
+const toDevice = (r: Record<string, unknown>): DeviceRecord => ({
+  id: r.id as string,
+  online: r.online === 1,
+  state: r.state as string,
+  model: r.model as string | null,
+  version: r.version as number | null,
+  previousVersion: r.previous_version as number | null,
+  health: r.health as string,
+  lastError: r.last_error as string | null,
+  lastSeen: r.last_seen as string,
+  tags: JSON.parse(r.tags_json as string) as string[],
+  status: JSON.parse(r.status_json as string) as DeviceStatus,
+});

@@ -22,21 +22,28 @@ import { WHAT_IFS, type WhatIf } from './what-if.js';
 const USAGE = `usage: node test/dist/bench/fleet/run.js [SIZE...] [--statuses full|final] [--profile DIR] [--what-if ${WHAT_IFS.join(',')}] [--timeout S] [--sim-procs K] [--drop] [--json FILE]`;
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      statuses: { type: 'string', default: 'full' },
-      profile: { type: 'string' },
-      'what-if': { type: 'string' },
-      timeout: { type: 'string' },
-      'sim-procs': { type: 'string' },
-      drop: { type: 'boolean' },
-      json: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        statuses: { type: 'string', default: 'full' },
+        profile: { type: 'string' },
+        'what-if': { type: 'string' },
+        timeout: { type: 'string' },
+        'sim-procs': { type: 'string' },
+        drop: { type: 'boolean' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`fleet: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write('${USAGE}\n');
+    process.stdout.write(`${USAGE}\n`);
     return 0;
   }
   if (values.statuses !== 'full' && values.statuses !== 'final') {

@@ -224,7 +224,7 @@ export async function runFleetSection(o: FleetSectionOptions): Promise<SectionRe
 export function fleetSizesFromEnv(text = process.env.EDGEML_BENCH_FLEET_SIZES): number[] {
   if (!text) return [1000, 10_000];
   const sizes = text.split(',').map((x) => Number(x.trim()));
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`EDGEML_BENCH_FLEET_SIZES must be positive integers separated by commas, not "${text}"`);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`fleet sizes must be positive integers separated by commas (e.g. 1000,10000), not "${text}"`);
   return sizes;
 }
 
