@@ -16,6 +16,7 @@ import { renderSection } from './report.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
 import { agentSection } from './sections/agent.js';
 import { batchSection } from './sections/batch.js';
+import { fleetSection } from './sections/fleet.js';
 import { footprintSection } from './sections/footprint.js';
 import { httpSection } from './sections/http.js';
 import { peerSection } from './sections/peer.js';
@@ -23,7 +24,7 @@ import { runtimesSection } from './sections/runtimes.js';
 import { tfliteSection } from './sections/tflite.js';
 
 // Order is report order. Later sections (fleet) go here.
-const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection, agentSection, httpSection, batchSection, footprintSection];
+const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection, agentSection, httpSection, batchSection, footprintSection, fleetSection];
 
 const USAGE = `usage: npm run bench -- [SECTION...] [--out FILE] [--rounds N] [--round-ms MS] [--seed N] [--cnn-epochs N]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(', ')}`;
