@@ -13,7 +13,8 @@ import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CsvDecoder, CodecError, type BadRecord, type Decoded, type Decoder, type DecoderOptions, type EchoRows, type Spare } from './decode.js';
+import { CsvDecoder } from './decode-csv.js';
+import { CodecError, type BadRecord, type Decoded, type Decoder, type DecoderOptions, type EchoRows, type Spare } from './decode.js';
 import { OutputEncoder, type DataFormat, type ModelStamp } from './formats.js';
 
 export interface CodecOptions extends DecoderOptions {

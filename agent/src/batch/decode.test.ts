@@ -6,7 +6,8 @@
 import type { ModelSpec } from '@edgeml/core';
 import { describe, expect, it } from 'vitest';
 import { ByteSink } from './bytes.js';
-import { CodecError, CsvDecoder, type Decoded, type EchoRows } from './decode.js';
+import { CsvDecoder } from './decode-csv.js';
+import { CodecError, type Decoded, type EchoRows } from './decode.js';
 
 const spec: ModelSpec = {
   task: 'classification',

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { p95FromBuckets, topics, type FeedbackRecord, type Logger, type Telemetry } from '@edgeml/core';
+import { p95FromBuckets, topics, type FeedbackRecord, type Logger, type Preprocessing, type Telemetry } from '@edgeml/core';
 import type { Feedback } from '../serve/feedback.js';
 import type { Predictor, Served } from '../serve/predictor.js';
 import { Outbox } from './outbox.js';
@@ -14,7 +14,10 @@ import { TelemetryWindow } from './window.js';
 interface Remembered {
   version: number;
   predicted: string | number;
-  row: number[];
+  /** Standardised inputs, as served: turned back into raw values only if feedback comes. */
+  inputs: Float32Array;
+  /** The serving version's preprocessing (shared, not copied), to undo the standardisation. */
+  pre: Preprocessing;
 }
 
 export interface ReporterOptions {
@@ -61,14 +64,13 @@ export class Reporter {
     this.window.setRelease(release);
     this.window.observe(s);
     if (!s.predictions || !s.inputs || !release) return;
-    // Remember what was predicted, and the raw row, so a later true label can be used for retraining.
-    const { mean, std } = release.spec.preprocessing;
-    const f = mean.length;
+    // Remember what was predicted, and the row, so a later true label can be used for retraining.
+    // A copy of the standardised inputs is cheap; raw values are computed only for feedback.
+    const f = release.spec.features.length;
     const limit = this.o.remember ?? 2000;
     s.predictions.forEach((p, r) => {
-      // Inputs passed through float32: 7 significant digits give back what the client sent.
-      const row = Array.from(s.inputs!.subarray(r * f, (r + 1) * f), (v, j) => Number((v * std[j]! + mean[j]!).toPrecision(7)));
-      this.recent.set(p.id, { version: s.version, predicted: 'label' in p ? p.label : p.value, row });
+      const inputs = s.inputs!.slice(r * f, (r + 1) * f);
+      this.recent.set(p.id, { version: s.version, predicted: 'label' in p ? p.label : p.value, inputs, pre: release.spec.preprocessing });
       if (this.recent.size > limit) this.recent.delete(this.recent.keys().next().value!);
     });
   }
@@ -88,6 +90,9 @@ export class Reporter {
     const seen = this.recent.get(fb.predictionId);
     if (!seen) throw Object.assign(new Error(`no recent prediction ${fb.predictionId} on this device`), { status: 404 });
     const { deviceId, model } = this.o;
+    // Inputs passed through float32: 7 significant digits give back what the client sent.
+    const { mean, std } = seen.pre;
+    const row = Array.from(seen.inputs, (v, j) => Number((v * std[j]! + mean[j]!).toPrecision(7)));
     await this.outbox.append(topics.feedback(deviceId), (id) => ({
       type: 'feedback',
       id,
@@ -97,7 +102,7 @@ export class Reporter {
       predictionId: fb.predictionId,
       label: fb.label,
       predicted: seen.predicted,
-      row: seen.row,
+      row,
       at: fb.receivedAt,
     }) satisfies FeedbackRecord);
     this.recent.delete(fb.predictionId);
