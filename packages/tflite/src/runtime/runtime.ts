@@ -106,13 +106,15 @@ class RunnerRuntime implements TfliteRuntime {
     this.batchSize = batched?.rows ?? 1;
   }
 
-  predict(input: Float32Array, n: number): Float32Array {
+  predict(input: Float32Array, n: number, out?: Float32Array): Float32Array {
     if (this.disposed) throw new EdgemlError('tflite-disposed', 'this TFLite runtime has been disposed', { exitCode: 1 });
     const rowSize = this.single.rowSize;
     if (!Number.isInteger(n) || n < 0 || input.length !== n * rowSize) {
       throw userError('tflite-bad-input', `expected ${n} rows of ${rowSize} values (${n * rowSize}), got ${input.length}`);
     }
-    const result = new Float32Array(n * this.info.outputSize);
+    // Writing into the caller's buffer spares the garbage of a new array per call (batch runs).
+    const size = n * this.info.outputSize;
+    const result = out && out.length >= size ? out.subarray(0, size) : new Float32Array(size);
     let r = 0;
     if (this.batched) for (const b = this.batched.rows; r + b <= n; r += b) this.batched.run(input, r, result);
     for (; r < n; r++) this.single.run(input, r, result);
