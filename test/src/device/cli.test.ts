@@ -112,7 +112,8 @@ describe('edgeml batch', () => {
 
   it('resumes a run killed with SIGKILL without redoing finished rows, ending equal to an uninterrupted run', async () => {
     const rows = await irisRows();
-    const n = 150_000;
+    // Large enough that the run is still going when its first checkpoint appears, even when fast.
+    const n = 1_000_000;
     const lines = [`id,${features.join(',')}`];
     for (let i = 0; i < n; i++) lines.push(`${i},${rows[i % rows.length]!.slice(0, 4).join(',')}`);
     const input = join(dir, 'big.csv');
@@ -126,8 +127,8 @@ describe('edgeml batch', () => {
     const exited = new Promise((r) => child.once('exit', r));
     let done = 0;
     const deadline = Date.now() + 60_000;
-    while (done < 20_000 && Date.now() < deadline && child.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 10));
+    while (done === 0 && Date.now() < deadline && child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 5));
       done = await readFile(progress, 'utf8').then((t) => JSON.parse(t).records as number, () => 0);
     }
     child.kill('SIGKILL');
