@@ -11,7 +11,6 @@ import { silentLogger } from '@edgeml/core';
 import { startHub, type Hub, type PublishInput } from '@edgeml/hub';
 import { procStats, serve, wallMs, type ProcStats } from './ipc.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
-import { applyWhatIfs, type WhatIf } from './what-if.js';
 
 export type { ProfileSummary } from './profile.js';
 
@@ -39,8 +38,7 @@ const post = <T>(method: string, params?: object): Promise<T> =>
   new Promise((resolve, reject) => session!.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
 
 serve({
-  async start(a: { dataDir: string; whatIf: WhatIf[] }): Promise<HubStarted> {
-    await applyWhatIfs(a.whatIf);
+  async start(a: { dataDir: string }): Promise<HubStarted> {
     const t0 = wallMs();
     hub = await startHub({ dataDir: join(a.dataDir, 'hub'), mqttPort: 0, httpPort: 0, log: silentLogger });
     return { brokerUrl: hub.brokerUrl, httpUrl: hub.httpUrl!, registryFile: join(a.dataDir, 'hub', 'registry.sqlite'), startMs: wallMs() - t0 };

@@ -2,12 +2,11 @@
  * Runs the fleet section alone and prints it:
  *
  *   node test/dist/bench/fleet/run.js [SIZE...] [--statuses full|final] [--profile DIR]
- *       [--what-if retained-index,analysis-one-row,status-batch,broker-concurrency] [--timeout S]
+ *       [--timeout S]
  *       [--sim-procs K] [--drop] [--json FILE]
  *
  * --drop: after the release, every device loses its connection at once and the run times the
- * last wills into the registry. --what-if: proposed product changes modelled in the hub
- * process only (fleet/what-if.ts), to measure what they would buy.
+ * last wills into the registry.
  *
  * e.g. `node test/dist/bench/fleet/run.js 1000 10000`. `npm run bench -- fleet` runs the same
  * section inside the harness (sizes from EDGEML_BENCH_FLEET_SIZES).
@@ -16,10 +15,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderSection } from '../report.js';
-import { fleetSizesFromEnv, runFleetSection, whatIfsFrom } from '../sections/fleet.js';
-import { WHAT_IFS, type WhatIf } from './what-if.js';
+import { fleetSizesFromEnv, runFleetSection } from '../sections/fleet.js';
 
-const USAGE = `usage: node test/dist/bench/fleet/run.js [SIZE...] [--statuses full|final] [--profile DIR] [--what-if ${WHAT_IFS.join(',')}] [--timeout S] [--sim-procs K] [--drop] [--json FILE]`;
+const USAGE = `usage: node test/dist/bench/fleet/run.js [SIZE...] [--statuses full|final] [--profile DIR] [--timeout S] [--sim-procs K] [--drop] [--json FILE]`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -29,7 +27,6 @@ async function main(): Promise<number> {
       options: {
         statuses: { type: 'string', default: 'full' },
         profile: { type: 'string' },
-        'what-if': { type: 'string' },
         timeout: { type: 'string' },
         'sim-procs': { type: 'string' },
         drop: { type: 'boolean' },
@@ -51,12 +48,10 @@ async function main(): Promise<number> {
     return 2;
   }
   let sizes: number[];
-  let whatIf: WhatIf[];
   const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
   const simProcs = values['sim-procs'] === undefined ? 2 : Number(values['sim-procs']);
   try {
     sizes = positionals.length ? fleetSizesFromEnv(positionals.join(',')) : fleetSizesFromEnv();
-    whatIf = whatIfsFrom(values['what-if']);
     if (!(simProcs >= 1 && Number.isInteger(simProcs))) throw new Error(`--sim-procs must be a positive integer, not "${values['sim-procs']}"`);
     if (!(timeoutS > 0)) throw new Error(`--timeout must be a positive number of seconds, not "${values.timeout}"`);
   } catch (e) {
@@ -69,7 +64,6 @@ async function main(): Promise<number> {
   const result = await runFleetSection({
     sizes,
     statuses: values.statuses,
-    whatIf,
     activeTimeoutMs: timeoutS * 1000,
     simProcs,
     drop: values.drop ?? false,

@@ -23,7 +23,6 @@ import { cpuBetween, spawnChild, wallMs, type Child, type ProcStats } from './ip
 import type { HubStarted, ProfileSummary, Published } from './hub-process.js';
 import { quantile } from '../stats.js';
 import { SIM_STEPS, type ConnectResult, type EnrollResult, type SimReport, type SimStep } from './sim-process.js';
-import type { WhatIf } from './what-if.js';
 
 const IRIS_CSV = fileURLToPath(new URL('../../../../data/iris.csv', import.meta.url));
 export const FLEET_MODEL = 'iris';
@@ -66,8 +65,6 @@ export interface FleetOptions {
   settleMaxMs?: number;
   /** Record CPU profiles of the hub (connect phase; publish to all active) into this directory. */
   profileDir?: string;
-  /** Proposed product changes to model in the hub process (what-if.ts); none by default. */
-  whatIf?: WhatIf[];
   /** Simulator processes the devices are spread over (default 2). */
   simProcs?: number;
   /**
@@ -142,7 +139,6 @@ export interface FleetRun {
   hubBusyAfterMs: number | null;
   crossCheck: { total: number; active: number; online: number };
   devices: DevicesReport;
-  whatIf: WhatIf[];
   /** Set when the hub process ended during the window: when, how, and its first error line. */
   hubExit?: { afterPublishMs: number; code: string; reason: string };
   /** The mass-disconnect phase (`drop`): ms until every device was offline in the registry. */
@@ -235,7 +231,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetRun> {
   try {
     hub = spawnChild(here('./hub-process.js'), 'hub', ['--max-old-space-size=4096']);
     for (let i = 0; i < k; i++) sims.push(spawnChild(here('./sim-process.js'), `simulator ${i + 1}`, ['--max-old-space-size=8192']));
-    const started = await hub.call<HubStarted>('start', { dataDir: dir, whatIf: o.whatIf ?? [] });
+    const started = await hub.call<HubStarted>('start', { dataDir: dir });
     o.progress(`  [${o.n}] hub up (${started.brokerUrl}, ${started.httpUrl}) in ${(started.startMs / 1000).toFixed(1)} s; ${k} simulator process(es)`);
 
     // Enrolment: one-time tokens from the hub, exchanged over real HTTP by each device; the
@@ -404,7 +400,6 @@ export async function runFleet(o: FleetOptions): Promise<FleetRun> {
       hubBusyAfterMs: busyAfter ? busyAfter.ms : null,
       crossCheck,
       devices,
-      whatIf: o.whatIf ?? [],
       ...(hubExit ? { hubExit } : {}),
       ...(drop ? { drop } : {}),
       ...(profileConnect ? { profileConnect } : {}),

@@ -6,21 +6,17 @@
  *
  * Sizes and options come from the environment, since the harness has no per-section flags:
  * EDGEML_BENCH_FLEET_SIZES=1000,10000 (default), EDGEML_BENCH_FLEET_STATUSES=full|final,
- * EDGEML_BENCH_FLEET_PROFILE=DIR (CPU profiles of the hub), EDGEML_BENCH_FLEET_WHAT_IF=LIST
- * (proposed product changes modelled in the hub process, see fleet/what-if.ts; off by default).
+ * EDGEML_BENCH_FLEET_PROFILE=DIR (CPU profiles of the hub).
  */
 import type { Cell, Section, SectionResult, Table } from '../section.js';
 import { fleetRelease, runFleet, TARGET_MS, type FleetRun } from '../fleet/simulate.js';
 import type { DevicesReport, Quantiles } from '../fleet/simulate.js';
-import { WHAT_IFS, type WhatIf } from '../fleet/what-if.js';
 import type { ProfileSummary } from '../fleet/hub-process.js';
 
 export interface FleetSectionOptions {
   sizes: number[];
   statuses: 'full' | 'final';
   profileDir?: string;
-  /** Proposed product changes modelled in the hub process (fleet/what-if.ts); none by default. */
-  whatIf?: WhatIf[];
   /** Give up on a fleet that is not all active after this long (default 120 s). */
   activeTimeoutMs?: number;
   /** Simulator processes (default 2). */
@@ -30,7 +26,7 @@ export interface FleetSectionOptions {
   progress(line: string): void;
 }
 
-const label = (r: FleetRun) => (r.whatIf.length ? `${r.n} (what-if: ${r.whatIf.join(', ')})` : `${r.n}`);
+const label = (r: FleetRun) => `${r.n}`;
 
 const s = (ms: number | null): Cell => (ms === null ? 'not reached' : ms / 1000);
 const q = (x: Quantiles | null, k: keyof Quantiles): Cell => (x ? x[k] : 'n/a');
@@ -171,11 +167,6 @@ function notes(runs: FleetRun[], statuses: 'full' | 'final'): string[] {
       `Release: data/iris.csv through the hub's runPipeline, int8 TFLite, ${first.artifact.sizeBytes} bytes in ${first.artifact.chunks} chunk(s) of 64 KiB max; broker ${first.broker}; open-file limit ${first.openFileLimit} per process.`,
     );
   }
-  if (runs.some((r) => r.whatIf.length)) {
-    out.push(
-      'what-if rows are NOT the product: the hub process of that run had proposed changes patched in (test/src/bench/fleet/what-if.ts): retained-index = the embedded broker looks retained messages up by topic for wildcard-free subscriptions instead of testing every retained message; analysis-one-row = the per-device analysis reads the device\'s own row instead of listDevices(); broker-concurrency = aedes created with concurrency 65536 instead of its default 100; status-batch = the registry writes the newest status per device in one transaction every 20 ms with a statement prepared once, instead of one prepare and one commit per status. They measure what those product changes would buy.',
-    );
-  }
   for (const r of runs) {
     if (r.hubExit) {
       out.push(
@@ -205,7 +196,6 @@ export async function runFleetSection(o: FleetSectionOptions): Promise<SectionRe
         release,
         statuses: o.statuses,
         progress: o.progress,
-        whatIf: o.whatIf ?? [],
         ...(o.simProcs ? { simProcs: o.simProcs } : {}),
         ...(o.drop ? { drop: true } : {}),
         ...(o.activeTimeoutMs ? { activeTimeoutMs: o.activeTimeoutMs } : {}),
@@ -228,14 +218,6 @@ export function fleetSizesFromEnv(text = process.env.EDGEML_BENCH_FLEET_SIZES): 
   return sizes;
 }
 
-export function whatIfsFrom(text: string | undefined): WhatIf[] {
-  if (!text) return [];
-  const list = text.split(',').map((x) => x.trim()).filter(Boolean);
-  const bad = list.filter((x) => !(WHAT_IFS as readonly string[]).includes(x));
-  if (bad.length) throw new Error(`unknown what-if ${bad.join(', ')}; known: ${WHAT_IFS.join(', ')}`);
-  return list as WhatIf[];
-}
-
 export const fleetSection: Section = {
   name: 'fleet',
   title: 'Fleet simulator (issue 6)',
@@ -244,7 +226,6 @@ export const fleetSection: Section = {
       sizes: fleetSizesFromEnv(),
       statuses: process.env.EDGEML_BENCH_FLEET_STATUSES === 'final' ? 'final' : 'full',
       ...(process.env.EDGEML_BENCH_FLEET_PROFILE ? { profileDir: process.env.EDGEML_BENCH_FLEET_PROFILE } : {}),
-      whatIf: whatIfsFrom(process.env.EDGEML_BENCH_FLEET_WHAT_IF),
       progress: ctx.progress,
     }),
 };
