@@ -7,22 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '@edgeml/ml';
 import { readTflite, tensorData, type TfliteTensor } from '../format/read.js';
 import { createTfliteRuntime } from '../runtime/runtime.js';
 import { exportTflite } from './export.js';
 
 const N = 48;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const uniform = (n: number, seed: number, lo = -2, hi = 2): Float32Array => {
   const r = rng(seed);

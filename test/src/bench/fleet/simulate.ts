@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { runPipeline, type PublishInput } from '@edgeml/hub';
+import { releaseInputFrom, runPipeline, type PublishInput } from '@edgeml/hub';
 import { deviceRuntimes } from 'edgeml';
 import { cpuBetween, spawnChild, wallMs, type Child, type ProcStats } from './ipc.js';
 import type { HubStarted, ProfileSummary, Published } from './hub-process.js';
@@ -37,19 +37,7 @@ export const TARGET_MS = 10_000;
  */
 export async function fleetRelease(): Promise<PublishInput> {
   const c = await runPipeline({ data: IRIS_CSV, target: 'species', arch: 'mlp', seed: 42, format: 'tflite-int8', runtimes: deviceRuntimes() });
-  return {
-    model: FLEET_MODEL,
-    channel: FLEET_CHANNEL,
-    task: c.report.task,
-    artifact: c.artifact,
-    format: c.format,
-    runtime: c.runtime,
-    spec: c.training.spec,
-    validation: c.figures,
-    selfTest: c.selfTest,
-    budgets: { probationMs: 0 },
-    reference: c.driftReference,
-  };
+  return releaseInputFrom(c, { model: FLEET_MODEL, channel: FLEET_CHANNEL, budgets: { probationMs: 0 } });
 }
 
 export interface FleetOptions {
