@@ -151,6 +151,14 @@ export const DeviceStatusSchema = z.object({
 });
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
 
+/** Retained on `devices/{id}/presence`; the agent's MQTT will publishes `online: false`. */
+export const PresenceSchema = z.object({
+  deviceId: name,
+  online: z.boolean(),
+  at: z.string().max(64),
+});
+export type Presence = z.infer<typeof PresenceSchema>;
+
 export const AgentConfigSchema = z.object({
   deviceId: name,
   dataDir: z.string(),

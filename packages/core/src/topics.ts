@@ -18,6 +18,12 @@ export const topics = {
   artifactChunks: (sha256: string) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/+`,
   status: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/status`,
   allStatuses: () => `${TOPIC_ROOT}/devices/+/status`,
+  /**
+   * Online/offline apart from the status: the agent's last will lands here, so the retained
+   * status keeps the device's last known state and version while it is away.
+   */
+  presence: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/presence`,
+  allPresence: () => `${TOPIC_ROOT}/devices/+/presence`,
   telemetry: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/telemetry`,
   allTelemetry: () => `${TOPIC_ROOT}/devices/+/telemetry`,
   feedback: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/feedback`,
