@@ -161,7 +161,7 @@ export class SimAgent {
       }
       // One update at a time; the newest release that arrives meanwhile waits.
       if (this.busy) this.pending = json;
-      else void this.update(json);
+      else this.startUpdate(json);
       return;
     }
     if (this.chunkPrefix && topic.startsWith(this.chunkPrefix)) {
@@ -172,6 +172,14 @@ export class SimAgent {
       const cmd = JSON.parse(payload.toString('utf8')) as { type?: string };
       if (cmd.type === 'resend-status') this.publishStatus();
     }
+  }
+
+  /** A simulated device that cannot update is a failed measurement, not a silent one. */
+  private startUpdate(input: unknown): void {
+    this.update(input).catch((e: unknown) => {
+      process.stderr.write(`simulated update failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    });
   }
 
   private async update(input: unknown): Promise<void> {
@@ -227,7 +235,7 @@ export class SimAgent {
       this.busy = false;
       const next = this.pending;
       this.pending = undefined;
-      if (next !== undefined) void this.update(next);
+      if (next !== undefined) this.startUpdate(next);
     }
   }
 

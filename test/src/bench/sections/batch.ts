@@ -59,7 +59,10 @@ async function runCli(args: string[], nodeFlags: string[] = []): Promise<Run & {
   let peakMB = 0;
   const exited = once(child, 'exit');
   let running = true;
-  void exited.then(() => (running = false));
+  exited.then(
+    () => (running = false),
+    () => (running = false),
+  );
   while (running) {
     // VmHWM is the peak so far: the last reading before exit misses at most one interval.
     const m = await procMemory(child.pid!);
