@@ -55,7 +55,7 @@ export async function rebuildState(dataDir: string, check: SlotCheck): Promise<A
 
 export interface Restored {
   model: LoadedModel | null;
-  /** The release that served before and could not be loaded from either slot: fetch it again. */
+  /** The release that served before and could not be loaded: fetch it again when offered. */
   lost: SlotRecord | null;
   error: string | null;
 }
@@ -83,11 +83,11 @@ export async function restoreActive(dataDir: string, state: AgentState, runtimes
   if (fallback) {
     try {
       const model = await loadSlot(dataDir, other, fallback.envelope.signed, runtimes);
-      log.error('active slot is damaged; serving the other slot', { error, slot: other, version: fallback.record.version });
+      log.error('active slot is damaged; serving the other slot until its release is fetched again', { error, slot: other, version: fallback.record.version });
       state.active = other;
       state.slots[other] = fallback.record;
       state.slots[active] = null;
-      return { model, lost: null, error: null };
+      return { model, lost: record ?? null, error: null };
     } catch (e) {
       error += `; the other slot failed too: ${errorMessage(e)}`;
     }
