@@ -2,9 +2,14 @@
  * The device's durable outbox for telemetry and feedback: each record is a file written
  * atomically before anything is sent, published oldest first at QoS 1 and deleted only once
  * the broker acknowledged it. Offline, records wait on disk; past `maxQueued` the oldest are
- * dropped and counted, and the count travels with the next telemetry record. Record ids are
- * a persisted sequence, so a record sent twice (ack lost) is stored once by the hub.
+ * dropped and counted, and the count travels with the next telemetry record.
+ *
+ * A record's id is written inside the record itself: this run's random id plus a sequence taken
+ * synchronously in memory. No crash, concurrent append, lost `meta.json` or reinstall can give
+ * two records one id, so the hub's dedup (by device and id) drops only true resends. The file
+ * names carry a persisted sequence too, but only to keep the sending order.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -20,10 +25,16 @@ interface Meta {
   evicted: number;
 }
 
+const RECORD = /^(\d+)\.json$/;
+
 export class Outbox {
   private meta: Meta = { nextSeq: 1, evicted: 0 };
   private flushing: Promise<void> | undefined;
   private again = false;
+  /** Unique to this run of the agent: ids never repeat across restarts or reinstalls. */
+  private readonly runId = randomBytes(8).toString('hex');
+  private idSeq = 0;
+  private metaWrite: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -35,17 +46,19 @@ export class Outbox {
     const box = new Outbox(dir, maxQueued, log);
     await mkdir(dir, { recursive: true });
     try {
-      box.meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+      const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Partial<Meta>;
+      box.meta.evicted = Number.isInteger(meta.evicted) ? meta.evicted! : 0;
+      box.meta.nextSeq = Number.isInteger(meta.nextSeq) ? meta.nextSeq! : 1;
     } catch {
-      // First start, or a meta file lost with the power: continue after the highest record on disk.
-      const seqs = (await box.files()).map((f) => Number(f.split('.')[0]));
-      box.meta.nextSeq = (seqs.length ? Math.max(...seqs) : 0) + 1;
+      // First start, or a meta file lost with the power: the order continues after the files.
     }
+    const seqs = (await box.files()).map((f) => Number(RECORD.exec(f)![1]));
+    box.meta.nextSeq = Math.max(box.meta.nextSeq, (seqs.length ? Math.max(...seqs) : 0) + 1);
     return box;
   }
 
   private async files(): Promise<string[]> {
-    const names = (await readdir(this.dir)).filter((f) => /^\d+\.json$/.test(f));
+    const names = (await readdir(this.dir)).filter((f) => RECORD.test(f));
     return names.sort((a, b) => Number(a.split('.')[0]) - Number(b.split('.')[0]));
   }
 
@@ -60,10 +73,14 @@ export class Outbox {
     return (await this.files()).length;
   }
 
-  /** Persist a record; `make` receives its id. */
-  async append(topic: string, make: (id: string) => Record<string, unknown>): Promise<string> {
+  /** A fresh record id, for a record written later (the telemetry window reserves its own). */
+  newId(): string {
+    return `${this.runId}-${++this.idSeq}`;
+  }
+
+  /** Persist a record; `make` receives its id (`id`, when given, is one reserved earlier). */
+  async append(topic: string, make: (id: string) => Record<string, unknown>, id = this.newId()): Promise<string> {
     const seq = this.meta.nextSeq++;
-    const id = String(seq);
     const record: OutboxRecord = { topic, payload: { ...make(id), id } };
     await writeFileAtomic(join(this.dir, `${String(seq).padStart(12, '0')}.json`), JSON.stringify(record));
     const files = await this.files();
@@ -71,7 +88,9 @@ export class Outbox {
       await rm(join(this.dir, f), { force: true });
       this.meta.evicted++;
     }
-    await writeFileAtomic(join(this.dir, 'meta.json'), JSON.stringify(this.meta));
+    // One meta write at a time, each with the figures current when it runs: never an older over a newer.
+    this.metaWrite = this.metaWrite.catch(() => undefined).then(() => writeFileAtomic(join(this.dir, 'meta.json'), JSON.stringify(this.meta)));
+    await this.metaWrite;
     return id;
   }
 

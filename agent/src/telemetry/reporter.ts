@@ -2,14 +2,19 @@
  * Telemetry and feedback from the device to the hub, through the durable outbox: a telemetry
  * record every period, and a feedback record for every true label the application sends back
  * for a prediction this agent made (recent predictions are remembered by id for that).
+ *
+ * The open window is not lost with the process: its figures are saved beside the outbox every
+ * few seconds under the record id reserved for it, and queued on the next start; a clean stop
+ * queues it at once. A snapshot and the record it grew into share one id, so the hub keeps one.
  */
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { p95FromBuckets, topics, type FeedbackRecord, type Logger, type Preprocessing, type Telemetry } from '@edgeml/core';
+import { errorMessage, p95FromBuckets, topics, writeFileAtomic, type FeedbackRecord, type Logger, type Preprocessing, type Telemetry } from '@edgeml/core';
 import type { Feedback } from '../serve/feedback.js';
 import type { Predictor, Served } from '../serve/predictor.js';
 import { Outbox } from './outbox.js';
-import { TelemetryWindow } from './window.js';
+import { TelemetryWindow, type WindowFigures } from './window.js';
 
 interface Remembered {
   version: number;
@@ -31,12 +36,25 @@ export interface ReporterOptions {
   maxQueued: number;
   /** How many recent predictions can still receive feedback. */
   remember?: number;
+  /** How often the open window is saved to disk (default: the period, at most 5 s). */
+  snapshotMs?: number;
+}
+
+interface Snapshot {
+  id: string;
+  figures: WindowFigures;
 }
 
 export class Reporter {
   private readonly window = new TelemetryWindow();
   private readonly recent = new Map<string, Remembered>();
+  /** Predictions whose feedback is being written now. */
+  private readonly claimed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  /** The outbox id the open window will be sent under. */
+  private windowId: string;
+  private snapshotting: Promise<void> = Promise.resolve();
   private stopObserving: (() => void) | undefined;
   /** The last period's figures, for the retained status. */
   lastP95Ms: number | null = null;
@@ -45,17 +63,58 @@ export class Reporter {
   private constructor(
     private readonly o: ReporterOptions,
     readonly outbox: Outbox,
-  ) {}
+  ) {
+    this.windowId = outbox.newId();
+  }
+
+  private get snapshotPath(): string {
+    return join(this.outbox.dir, 'window.json');
+  }
 
   static async start(o: ReporterOptions): Promise<Reporter> {
     const r = new Reporter(o, await Outbox.open(join(o.dataDir, 'outbox'), o.maxQueued, o.log));
+    await r.recoverSnapshot();
     r.window.setRelease(o.predictor.active?.release ?? null);
     r.stopObserving = o.predictor.observe((s) => r.onServed(s));
-    r.timer = setInterval(() => void r.report().catch((e: Error) => o.log.warn('telemetry report failed', { error: e.message })), o.periodMs);
+    r.timer = setInterval(() => {
+      r.report().catch((e: unknown) => o.log.warn('telemetry report failed', { error: errorMessage(e) }));
+    }, o.periodMs);
     r.timer.unref();
-    o.client.on('connect', () => void r.outbox.flush(o.client));
-    if (o.client.connected) void r.outbox.flush(o.client);
+    r.snapshotTimer = setInterval(() => {
+      r.snapshot().catch((e: unknown) => o.log.warn('telemetry snapshot failed', { error: errorMessage(e) }));
+    }, o.snapshotMs ?? Math.min(o.periodMs, 5000));
+    r.snapshotTimer.unref();
+    const flush = () => {
+      r.outbox.flush(o.client).catch((e: unknown) => o.log.warn('outbox flush failed', { error: errorMessage(e) }));
+    };
+    o.client.on('connect', flush);
+    if (o.client.connected) flush();
     return r;
+  }
+
+  /** A window the last run left open (it crashed): queue it under the id it was saved with. */
+  private async recoverSnapshot(): Promise<void> {
+    let snap: Snapshot;
+    try {
+      snap = JSON.parse(await readFile(this.snapshotPath, 'utf8')) as Snapshot;
+    } catch {
+      return;
+    }
+    if (typeof snap.id === 'string' && snap.figures && snap.figures.requests > 0) {
+      const { deviceId, model } = this.o;
+      await this.outbox.append(topics.telemetry(deviceId), (id) => ({ type: 'telemetry', id, deviceId, model, ...snap.figures, evicted: 0 }) satisfies Telemetry, snap.id);
+      this.o.log.info('queued the telemetry window of the previous run', { requests: snap.figures.requests });
+    }
+    await rm(this.snapshotPath, { force: true });
+  }
+
+  /** Save the open window, so a crash loses at most one snapshot period of counts. */
+  snapshot(): Promise<void> {
+    this.snapshotting = this.snapshotting.catch(() => undefined).then(async () => {
+      if (this.window.empty) return;
+      await writeFileAtomic(this.snapshotPath, JSON.stringify({ id: this.windowId, figures: this.window.peek() } satisfies Snapshot));
+    });
+    return this.snapshotting;
   }
 
   private onServed(s: Served): void {
@@ -78,10 +137,15 @@ export class Reporter {
   /** Cut the current window into a telemetry record and queue it. */
   async report(): Promise<void> {
     const figures = this.window.cut();
+    const id = this.windowId;
+    this.windowId = this.outbox.newId();
     this.lastP95Ms = p95FromBuckets(figures.latencyBuckets);
     this.lastRequests = figures.requests;
     const { deviceId, model } = this.o;
-    await this.outbox.append(topics.telemetry(deviceId), (id) => ({ type: 'telemetry', id, deviceId, model, ...figures, evicted: this.outbox.takeEvicted() }) satisfies Telemetry);
+    await this.outbox.append(topics.telemetry(deviceId), (rid) => ({ type: 'telemetry', id: rid, deviceId, model, ...figures, evicted: this.outbox.takeEvicted() }) satisfies Telemetry, id);
+    // The snapshot is now part of a queued record; a crash from here keeps the record only.
+    await this.snapshotting.catch(() => undefined);
+    await rm(this.snapshotPath, { force: true });
     await this.outbox.flush(this.o.client);
   }
 
@@ -89,6 +153,17 @@ export class Reporter {
   async feedback(fb: Feedback): Promise<void> {
     const seen = this.recent.get(fb.predictionId);
     if (!seen) throw Object.assign(new Error(`no recent prediction ${fb.predictionId} on this device`), { status: 404 });
+    // Claimed before any await: a concurrent second label for the same prediction is refused.
+    if (this.claimed.has(fb.predictionId)) throw Object.assign(new Error(`feedback for prediction ${fb.predictionId} is already being recorded`), { status: 409 });
+    this.claimed.add(fb.predictionId);
+    try {
+      await this.recordFeedback(fb, seen);
+    } finally {
+      this.claimed.delete(fb.predictionId);
+    }
+  }
+
+  private async recordFeedback(fb: Feedback, seen: Remembered): Promise<void> {
     const { deviceId, model } = this.o;
     // Inputs passed through float32: 7 significant digits give back what the client sent.
     const { mean, std } = seen.pre;
@@ -106,11 +181,15 @@ export class Reporter {
       at: fb.receivedAt,
     }) satisfies FeedbackRecord);
     this.recent.delete(fb.predictionId);
-    void this.outbox.flush(this.o.client);
+    this.outbox.flush(this.o.client).catch((e: unknown) => this.o.log.warn('outbox flush failed', { error: errorMessage(e) }));
   }
 
+  /** Stop counting and queue the open window (sent now if the broker is there). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.snapshotTimer);
     this.stopObserving?.();
+    if (this.window.empty) return;
+    await this.report().catch((e: unknown) => this.o.log.warn('telemetry report at stop failed', { error: errorMessage(e) }));
   }
 }

@@ -79,9 +79,9 @@ export class TelemetryWindow {
     }
   }
 
-  /** The figures since the last cut, and a fresh window. */
-  cut(now = new Date()): WindowFigures {
-    const figures: WindowFigures = {
+  /** The figures since the last cut, leaving the window open (for a periodic snapshot). */
+  peek(now = new Date()): WindowFigures {
+    return {
       version: this.version,
       from: this.from.toISOString(),
       to: now.toISOString(),
@@ -89,10 +89,20 @@ export class TelemetryWindow {
       rows: this.rows,
       errors: this.errors,
       rejected: this.rejected,
-      latencyBuckets: this.latency,
-      predictions: this.predictions,
-      features: this.features.map((s) => ({ ...s, min: s.count ? s.min : 0, max: s.count ? s.max : 0 })),
+      latencyBuckets: [...this.latency],
+      predictions: { ...this.predictions },
+      features: this.features.map((s) => ({ ...s, histogram: [...s.histogram], min: s.count ? s.min : 0, max: s.count ? s.max : 0 })),
     };
+  }
+
+  /** Whether anything was counted since the last cut. */
+  get empty(): boolean {
+    return this.requests === 0;
+  }
+
+  /** The figures since the last cut, and a fresh window. */
+  cut(now = new Date()): WindowFigures {
+    const figures = this.peek(now);
     this.from = now;
     this.requests = this.rows = this.errors = this.rejected = 0;
     this.latency = this.latency.map(() => 0);

@@ -2,11 +2,14 @@
  * Artifact download over MQTT. The hub publishes each chunk once as a retained message; an
  * agent subscribes to a sliding window of chunk topics, checks each chunk against the signed
  * chunk hashes and appends it in order. What is on disk is always a verified prefix, so after a
- * disconnect or a restart the download resumes from the last verified chunk.
+ * disconnect or a restart the download resumes from the last verified chunk. A transfer that
+ * makes no progress asks for its window again, and past `stallMs` fails with a transient fault,
+ * so the update path decides (retry later, or take a newer release) instead of waiting forever.
  */
 import { open, stat, truncate } from 'node:fs/promises';
 import type { MqttClient } from 'mqtt';
 import { RefusedError, sha256Hex, topics, type ArtifactRef, type Logger } from '@edgeml/core';
+import { transientError } from './retry.js';
 
 export interface TransferOptions {
   client: MqttClient;
@@ -16,7 +19,7 @@ export interface TransferOptions {
   signal: AbortSignal;
   /** Chunks requested at once. */
   window?: number;
-  /** Re-request outstanding chunks when nothing arrives for this long. */
+  /** No chunk for this long fails the transfer (transient); the window is re-requested before. */
   stallMs?: number;
   onProgress?: (bytes: number) => void;
   /** Fault injection: wait this long after writing each chunk (see config `stepDelayMs`). */
@@ -50,7 +53,9 @@ export async function downloadArtifact(opts: TransferOptions): Promise<{ resumed
   const { client, artifact, partPath, log } = opts;
   const total = artifact.chunks.length;
   const window = opts.window ?? 8;
-  const stallMs = opts.stallMs ?? 5000;
+  const stallMs = opts.stallMs ?? 30_000;
+  // Re-request well before giving up: a broker restart loses the subscriptions, not the chunks.
+  const askAgainMs = Math.max(50, Math.min(5000, Math.floor(stallMs / 3)));
   const start = await verifiedPrefix(partPath, artifact);
   if (start > 0) log.info('resuming download', { sha256: artifact.sha256, fromChunk: start, of: total });
   if (start === total) return { resumedFrom: start };
@@ -63,6 +68,7 @@ export async function downloadArtifact(opts: TransferOptions): Promise<{ resumed
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   let writing = Promise.resolve();
   let lastProgress = Date.now();
+  let lastAsked = lastProgress;
 
   const request = (i: number) => {
     if (i >= total || subscribed.has(i)) return;
@@ -114,13 +120,18 @@ export async function downloadArtifact(opts: TransferOptions): Promise<{ resumed
   opts.signal.addEventListener('abort', onAbort);
   client.on('message', onMessage);
   const stall = setInterval(() => {
-    if (Date.now() - lastProgress < stallMs) return;
+    const now = Date.now();
+    if (now - lastProgress >= stallMs) {
+      settle?.reject(transientError('transfer-stalled', `no chunk of ${artifact.sha256.slice(0, 12)} arrived for ${stallMs} ms (next chunk ${next} of ${total})`));
+      return;
+    }
+    if (now - Math.max(lastProgress, lastAsked) < askAgainMs) return;
     // Retained chunks are delivered again on a fresh subscribe: ask for the window anew.
     log.info('download stalled, requesting outstanding chunks again', { nextChunk: next });
-    lastProgress = Date.now();
+    lastAsked = now;
     for (const i of [...subscribed]) release(i);
     for (let i = next; i < next + window; i++) request(i);
-  }, Math.min(stallMs, 1000));
+  }, Math.min(askAgainMs, 1000));
   try {
     for (let i = next; i < next + window; i++) request(i);
     await done;

@@ -6,7 +6,9 @@ import { dirname } from 'node:path';
 /**
  * Write a file so that a crash at any instant leaves either the old content or the new one:
  * write a temp file beside it, fsync, rename over, then fsync the directory so the rename
- * itself is durable.
+ * itself is durable. A failed write (a full disk) removes its temp file: nothing is left behind.
+ * Temp files are named `<file>.tmp-<pid>-<random>` (see `isAtomicTempFile`), so a process that
+ * was killed mid-write can sweep its leftovers at start.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -14,12 +16,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -42,3 +44,6 @@ export async function sha256File(path: string): Promise<string> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
+
+/** A leftover of `writeFileAtomic` cut short by a crash. */
+export const isAtomicTempFile = (name: string): boolean => /\.tmp-\d+-[0-9a-f]{12}$/.test(name);

@@ -1,6 +1,6 @@
 export { EdgemlError, userError, checkFailed, isEdgemlError, errorMessage, type ExitCode } from './errors.js';
 export { canonicalJson } from './canonical.js';
-export { writeFileAtomic, sha256Hex, sha256File } from './fsutil.js';
+export { writeFileAtomic, isAtomicTempFile, sha256Hex, sha256File } from './fsutil.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { topics, TOPIC_ROOT, deviceIdOfTopic, validName } from './topics.js';
 export * from './schemas.js';

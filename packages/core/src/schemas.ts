@@ -185,6 +185,26 @@ export const AgentConfigSchema = z.object({
    * test (or a demonstration) can stop the agent in a chosen state. Never set in production.
    */
   stepDelayMs: z.number().int().min(0).default(0),
+  /**
+   * Fault injection: the agent kills itself (SIGKILL) on reaching this named point of its update
+   * path, e.g. "installing:after-rename" (docs/ARCHITECTURE.md lists them). The environment
+   * variable EDGEML_FAULT_POINT does the same. Never set in production.
+   */
+  faultPoint: z.string().max(64).optional(),
+  /** How the update path retries transient faults (network, stall, full disk). */
+  update: z
+    .object({
+      /** First retry delay; each further retry doubles it, with full jitter. */
+      retryBaseMs: z.number().int().min(1).default(1000),
+      retryMaxMs: z.number().int().min(1).default(60_000),
+      /** Retries of one update before it is abandoned (reported, never a verdict on the version). */
+      maxRetries: z.number().int().min(0).default(20),
+      /** A transfer that makes no progress for this long is a transient fault. */
+      stallMs: z.number().int().min(100).default(30_000),
+      /** Times a version is re-tried after the process died during its probation. */
+      probationCrashRetries: z.number().int().min(0).default(1),
+    })
+    .default({ retryBaseMs: 1000, retryMaxMs: 60_000, maxRetries: 20, stallMs: 30_000, probationCrashRetries: 1 }),
   /** Labels the hub can target rollouts at (e.g. "canary", "site-a"). */
   tags: z.array(z.string()).default([]),
   telemetry: z
