@@ -5,14 +5,17 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, loadReleaseSigner, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
-import { StatusWriter, ingest } from './fleet/ingest.js';
+import { ingest } from './fleet/ingest.js';
+import { DurableStatusWriter } from './fleet/status-batch.js';
 import { hubMetrics } from './fleet/metrics.js';
+import { PresenceTracker } from './fleet/presence.js';
+import { DesiredReleases } from './desired/desired.js';
 import { RolloutController } from './rollout/controller.js';
-import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
+import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { Identity } from './security/acl.js';
 import { checkSecret, hashSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
@@ -61,7 +64,7 @@ export interface Hub {
   /** The hub's own MQTT credentials, for tools that publish as the hub. */
   readonly hubCredentials: { username: string; password: string };
   /** Sign and publish the next version: to the whole channel, or staged for a rollout. */
-  publish(input: PublishInput, opts?: { stage?: boolean; fingerprint?: string }): Promise<VersionRecord>;
+  publish(input: PublishInput, opts?: PublishOptions): Promise<VersionRecord>;
   /** Send every device of the model back to `to` (default: the version before the newest) with a signed directive. */
   rollback(model: string, to?: number): Promise<VersionRecord>;
   readonly rollouts: RolloutController;
@@ -72,7 +75,18 @@ export interface Hub {
   close(): Promise<void>;
 }
 
-export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
+export type { PublishInput } from './release/publisher.js';
+
+/** Written to the data dir on start: how tools on this machine (`edgeml fleet status`) find the hub. */
+export const HUB_INFO_FILE = 'hub.json';
+
+const safeJson = (payload: Buffer): unknown => {
+  try {
+    return JSON.parse(payload.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+};
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -89,19 +103,40 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const signer = await loadOrCreateKeys(keysDir, log);
   const secrets = await loadOrCreateSecrets(opts.dataDir);
   const registry = new Registry(join(opts.dataDir, 'registry.sqlite'));
+  registry.onCorrupt = (what, error) => log.error('skipping a registry row that cannot be read', { what, error });
   const store = new ArtifactStore(join(opts.dataDir, 'artifacts'));
 
+  // Devices are refused until the hub has subscribed (nothing they send may be acknowledged
+  // into the void) and again once it is stopping.
+  let accepting = false;
   const authenticate = (username: string, password: string): Identity | undefined => {
     if (username === HUB_USER) return sameSecret(password, secrets.hub) ? { role: 'hub' } : undefined;
+    if (!accepting) return undefined;
     if (username === OPERATOR_USER) return sameSecret(password, secrets.operator) ? { role: 'operator' } : undefined;
     const hash = registry.deviceSecretHash(username);
     return hash && checkSecret(password, hash) ? { role: 'device', deviceId: username } : undefined;
   };
 
-  let broker: EmbeddedBroker | undefined;
-  let client: MqttClient | undefined;
-  let api: { url: string; close(): Promise<void> } | undefined;
+  // What to undo, newest first, on a failed start and on close: no timer outlives the hub.
+  const undo: { name: string; run: () => Promise<void> | void }[] = [];
+  const unwind = async () => {
+    for (const u of undo.splice(0).reverse()) {
+      try {
+        await u.run();
+      } catch (e) {
+        log.warn('error while stopping', { part: u.name, error: (e as Error).message });
+      }
+    }
+  };
+  undo.push({ name: 'registry', run: () => registry.close() });
+  // Written last of all, after the hub's client has handled its last message.
+  const statuses = new DurableStatusWriter(registry, log);
+  undo.push({ name: 'statuses', run: () => statuses.close() });
+  const presence = new PresenceTracker(registry, log);
+  undo.push({ name: 'presence', run: () => presence.stop() });
+
   try {
+    let broker: EmbeddedBroker | undefined;
     if (!opts.brokerUrl) {
       broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     }
@@ -110,7 +145,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // keeps the hub's subscriptions and queues what devices send while the hub (or, with
     // persistence, the broker) restarts, so no telemetry or feedback is acknowledged into the void.
     const external = Boolean(opts.brokerUrl);
-    client = connect(brokerUrl, {
+    const mqtt: MqttClient = connect(brokerUrl, {
       clientId: external ? HUB_USER : `edgeml-hub-${process.pid}-${Date.now()}`,
       clean: !external,
       reconnectPeriod: 1000,
@@ -122,13 +157,33 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       ...(opts.brokerCa ? { ca: opts.brokerCa } : {}),
       ...(opts.tls && !opts.brokerUrl ? { ca: opts.tls.cert } : {}),
     });
-    const mqtt = client;
+    // Stop order (reverse of this list): stop taking device messages (the embedded broker and
+    // its device connections go first; what a device sent and had no answer for it sends
+    // again), then the hub's own client once its last messages are handled, then the registry.
+    undo.push({ name: 'mqtt client', run: () => mqtt.endAsync(!mqtt.connected) });
+    mqtt.on('error', (e) => log.warn('mqtt error', { error: e.message }));
     const metrics = hubMetrics(registry);
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
+    undo.push({ name: 'analysis', run: () => analysis.stop() });
+    // An agent from before the presence topic leaves a status will fixed at its connect: it
+    // would erase the version it installed since. Its last known status goes back on the
+    // broker, marked offline, so `fleet status` and the registry keep it while it is away.
+    const restoreLastKnown = (topic: string, payload: Buffer): boolean => {
+      statuses.flush();
+      const id = deviceIdOfTopic(topic);
+      const known = id === undefined ? undefined : registry.getDevice(id);
+      const will = DeviceStatusSchema.safeParse(safeJson(payload));
+      if (!known || !will.success || will.data.deviceId !== id || (will.data.version === known.version && will.data.sha256 === known.status.sha256)) return false;
+      const restored = { ...known.status, online: false, state: 'offline', updatedAt: will.data.updatedAt };
+      mqtt.publishAsync(topic, JSON.stringify(restored), { qos: 1, retain: true }).catch((e: unknown) => log.warn('cannot restore a last known status', { deviceId: id, error: (e as Error).message }));
+      return true;
+    };
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
-    const statuses = new StatusWriter(registry);
-    mqtt.on('message', (topic, payload) => {
+    mqtt.on('message', (topic, payload, packet) => {
       try {
+        const seen = presence.observe(topic, payload, packet.retain);
+        if (seen === 'presence') return;
+        if (seen === 'will' && restoreLastKnown(topic, payload)) return;
         const got = ingest(registry, log, topic, payload, statuses);
         if (!got) return metrics.rejected();
         metrics.ingested(got.kind, got.fresh);
@@ -149,47 +204,33 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       mqtt.once('connect', onConnect);
       mqtt.once('error', settle);
     });
-    await mqtt.subscribeAsync([topics.allStatuses(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
+    await mqtt.subscribeAsync([topics.allStatuses(), topics.allPresence(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
+    if (broker) {
+      const b = broker;
+      undo.push({ name: 'broker', run: () => b.close() });
+      undo.push({ name: 'device connections', run: () => void (accepting = false) });
+    }
 
-    const publishVersion = async (rec: VersionRecord): Promise<void> => {
-      // Chunks are retained: the broker keeps one copy and serves every device from it, so the
-      // hub uploads an artifact once however many devices fetch it (see docs/PROTOCOL.md).
-      await publishChunks(rec);
-      await mqtt.publishAsync(topics.release(rec.model, rec.channel), JSON.stringify(rec.envelope), { qos: 1, retain: true });
-    };
-    const publishChunks = async (rec: VersionRecord): Promise<void> => {
-      const bytes = await store.get(rec.sha256);
-      const { chunkSize } = rec.envelope.signed.artifact;
-      for (let i = 0, off = 0; off < bytes.length; i++, off += chunkSize) {
-        await mqtt.publishAsync(topics.artifactChunk(rec.sha256, i), Buffer.from(bytes.subarray(off, off + chunkSize)), { qos: 1, retain: true });
-      }
-    };
-    const rollbackDirective = (model: string, version: number): SignedRelease => {
-      const prev = registry.getVersion(model, version);
-      if (!prev) throw new Error(`no version ${version} of ${model}`);
-      const now = new Date();
-      // The old release, signed anew as a directive: newer than anything the device runs.
-      const signed = { ...prev.envelope.signed, created: now.toISOString(), expires: new Date(now.getTime() + 365 * 86_400_000).toISOString(), rollback: true };
-      return signRelease(signed, signer);
-    };
+    const desired = new DesiredReleases(registry, store, { publish: (topic, payload, o) => mqtt.publishAsync(topic, payload, o).then(() => undefined) }, log);
+    let publisher: Publisher | undefined;
     const controller = new RolloutController({
       registry,
       log,
-      publishToDevice: async (rec, deviceId, envelope) => {
-        await publishChunks(rec);
-        await mqtt.publishAsync(topics.deviceRelease(rec.model, rec.channel, deviceId), JSON.stringify(envelope), { qos: 1, retain: true });
-      },
-      completeOnChannel: async (rec) => publishVersion(rec),
+      desired,
       sendBenchmark: async (deviceId, requestId, envelope) => {
         await mqtt.publishAsync(topics.command(deviceId), JSON.stringify({ type: 'benchmark', requestId, envelope }), { qos: 1 });
       },
-      rollbackDirective,
+      rollbackDirective: (model, version) => publisher!.rollbackDirective(model, version),
     });
+    let api: { url: string; close(): Promise<void> } | undefined;
+    publisher = new Publisher({ registry, store, desired, controller, signer, log, artifactBase: () => (opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl) });
+    const pub = publisher;
 
-    // An embedded broker forgets retained messages on restart: publish what is live again.
-    for (const rec of registry.latestPublished()) await publishVersion(rec);
-    await controller.republish();
+    // An embedded broker forgot its retained messages: publish the desired state again.
+    await desired.republish();
+    accepting = true;
     controller.start();
+    undo.push({ name: 'rollouts', run: () => controller.stop() });
 
     const publicBrokerUrl = opts.publicBrokerUrl ?? brokerUrl;
     if (opts.httpPort !== undefined) {
@@ -209,16 +250,29 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         handle: hubRoutes({
           registry,
           controller,
+          log,
           adminToken: secrets.admin,
-          publish: (input, o) => hub.publish(input, o),
-          rollback: (model, to) => hub.rollback(model, to),
-          fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
+          release: (input, o) => pub.publish(input, o),
+          rollback: (model, to) => pub.rollback(model, to),
+          fleet: () =>
+            registry.listDevices().map((d) => {
+              const want = d.model ? registry.desired.forModelDevice(d.model, d.id) : undefined;
+              return {
+                ...d,
+                desiredVersion: want?.version ?? null,
+                convergence: want ? convergence({ version: d.version, state: d.state, failedVersion: d.status.failedVersion }, want.version) : null,
+                analysis: analyseDevice(registry, d.id),
+              };
+            }),
           metrics: () => metrics.render(),
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
         }),
       });
+      const server = api;
+      undo.push({ name: 'api', run: () => server.close() });
       log.info('hub API listening', { url: api.url });
     }
+    await writeFileAtomic(join(opts.dataDir, HUB_INFO_FILE), JSON.stringify({ brokerUrl, httpUrl: api?.url ?? null, pid: process.pid }) + '\n');
 
     const hub: Hub = {
       brokerUrl,
@@ -233,65 +287,18 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       hubCredentials: { username: HUB_USER, password: secrets.hub },
       rollouts: controller,
       adminToken: secrets.admin,
-      async rollback(model, to) {
-        const published = registry.listVersions(model).filter((v) => v.status === 'published');
-        const target = to ?? published[published.length - 2]?.version;
-        const rec = target === undefined ? undefined : registry.getVersion(model, target);
-        if (!rec) throw userError('not-found', to === undefined ? `model "${model}" has no earlier published version to go back to` : `no version ${to} of model "${model}"`);
-        const directive = rollbackDirective(model, rec.version);
-        await publishChunks(rec);
-        await mqtt.publishAsync(topics.release(model, rec.channel), JSON.stringify(directive), { qos: 1, retain: true });
-        for (const v of registry.listVersions(model)) if (v.version > rec.version && v.status === 'published') registry.setVersionStatus(model, v.version, 'rolled-back');
-        log.info('rolled back', { model, to: rec.version });
-        return rec;
-      },
-      async publish(input, o = {}) {
-        const version = registry.nextVersion(input.model);
-        const sha = sha256Hex(input.artifact);
-        const base = opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl;
-        const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
-        const envelope: SignedRelease = signRelease(release, signer);
-        await store.put(input.artifact);
-        const rec = registry.addVersion({
-          model: release.model,
-          version,
-          channel: release.channel,
-          sha256: release.artifact.sha256,
-          sizeBytes: release.artifact.size,
-          format: release.artifact.format,
-          runtime: release.artifact.runtime,
-          metrics: input.metrics ?? release.validation,
-          envelope,
-          status: o.stage ? 'staged' : 'published',
-          task: input.task,
-          ...(o.fingerprint ? { fingerprint: o.fingerprint } : {}),
-        });
-        if (o.stage) await publishChunks(rec);
-        else await publishVersion(rec);
-        log.info('published release', { model: rec.model, version, sha256: rec.sha256 });
-        return rec;
-      },
+      rollback: (model, to) => pub.rollback(model, to),
+      publish: async (input, o) => (await pub.publish(input, o)).rec,
       createEnrollToken(ttlMs = 3_600_000) {
         const token = newSecret(32);
         registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs));
         return token;
       },
-      async close() {
-        await controller.stop();
-        analysis.stop();
-        await api?.close();
-        await mqtt.endAsync();
-        await broker?.close();
-        statuses.flush();
-        registry.close();
-      },
+      close: unwind,
     };
     return hub;
   } catch (e) {
-    await api?.close();
-    await client?.endAsync(true);
-    await broker?.close();
-    registry.close();
+    await unwind();
     throw e;
   }
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { access } from 'node:fs/promises';
-import { userError } from '@edgeml/core';
+import { convergence, userError } from '@edgeml/core';
 import { Registry } from '@edgeml/hub';
 import { formatTable } from '../output/table.js';
 import { printJson } from './options.js';
@@ -15,8 +15,17 @@ export async function modelsShow(model: string, version: string | undefined, o: 
     let versions = registry.listVersions(model);
     if (version !== undefined) versions = versions.filter((v) => String(v.version) === version);
     if (versions.length === 0) throw userError('not-found', `no ${version ? `version ${version} of ` : ''}model "${model}" in ${file}`);
+    // Each device against the version the hub wants it on.
+    const devices = registry
+      .listDevices()
+      .filter((d) => d.model === model)
+      .map((d) => {
+        const want = registry.desired.forModelDevice(model, d.id);
+        return { id: d.id, online: d.online, version: d.version, state: d.state, desiredVersion: want?.version ?? null, convergence: want ? convergence({ ...d, failedVersion: d.status.failedVersion }, want.version) : null };
+      });
+    const desired = [...registry.desired.all()].filter((d) => d.model === model && d.deviceId === null).map((d) => ({ channel: d.channel, version: d.version, kind: d.kind, since: d.updatedAt }));
     if (o.json) {
-      printJson(versions.map(({ envelope, ...v }) => ({ ...v, release: envelope.signed })));
+      printJson(versions.map(({ envelope, ...v }) => ({ ...v, release: envelope.signed, desiredOn: desired.filter((d) => d.version === v.version).map((d) => d.channel) })));
       return;
     }
     process.stdout.write(
@@ -37,6 +46,13 @@ export async function modelsShow(model: string, version: string | undefined, o: 
         ]),
       ) + '\n',
     );
+    for (const d of desired) {
+      const on = devices.filter((x) => x.desiredVersion !== null);
+      const count = (c: string) => on.filter((x) => x.convergence === c).length;
+      process.stdout.write(`\ndesired on ${d.channel}: v${d.version} (${d.kind === 'rollback' ? 'rollback directive' : d.kind}, since ${d.since}); devices: ${count('converged')} converged, ${count('pending')} pending, ${count('failed')} failed\n`);
+    }
+    const behind = devices.filter((x) => x.convergence !== null && x.convergence !== 'converged');
+    if (behind.length) process.stdout.write(behind.map((x) => `  ${x.id}: ${x.convergence}, on v${x.version ?? '-'} (${x.online ? 'online' : 'offline'}), wants v${x.desiredVersion}`).join('\n') + '\n');
   } finally {
     registry.close();
   }

@@ -64,8 +64,8 @@ export function registerOperateCommands(program: Command): void {
   const fleet = program.command('fleet').description('the fleet of devices');
   fleet
     .command('status')
-    .description('every device as the broker holds it: state, version, p95, live accuracy, drift')
-    .option('--broker <url>', 'MQTT broker', 'mqtt://127.0.0.1:1883')
+    .description('every device as the broker holds it: online or not, last known version, desired version, p95, live accuracy, drift')
+    .option('--broker <url>', 'MQTT broker (default: the broker of the hub in --data-dir, else mqtt://127.0.0.1:1883)')
     .option('--username <name>', 'broker user (default: the operator account from --data-dir)')
     .option('--password <secret>', 'broker password (or EDGEML_BROKER_PASSWORD)')
     .option('--ca <file>', 'CA certificate for mqtts://')
@@ -73,5 +73,7 @@ export function registerOperateCommands(program: Command): void {
     .option('--quiet-ms <ms>', 'end the scan after this long without a new message', int('--quiet-ms'), 300)
     .option('--json', 'print JSON')
     .option('--watch', 'keep the table up to date until interrupted')
+    .option('--wait-converged', 'wait until every device runs its desired version (exit 0), or exit 1 at --timeout')
+    .option('--timeout <duration>', 'how long --wait-converged waits, e.g. 90s, 10m', '10m')
     .action(async (o) => (await import('../commands/fleet.js')).fleetStatus(o));
 }

@@ -6,16 +6,19 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError } from '@edgeml/core';
+import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError, type Logger } from '@edgeml/core';
 import type { RolloutController } from '../rollout/controller.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
+import type { Rollout } from '../registry/rollout-store.js';
+import type { PublishInput, PublishOptions } from '../release/publisher.js';
 import { sameSecret } from '../security/credentials.js';
 import { readJson, send } from '../security/http.js';
-import type { PublishInput } from '../hub.js';
+
+const name = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-' (it becomes an MQTT topic level)");
 
 export const PublishRequestSchema = z.object({
-  model: z.string(),
-  channel: z.string().default('stable'),
+  model: name,
+  channel: name.default('stable'),
   task: z.string(),
   format: ArtifactFormatSchema,
   runtime: z.string(),
@@ -37,11 +40,13 @@ export interface HubOps {
   registry: Registry;
   controller: RolloutController;
   adminToken: string;
-  publish(input: PublishInput, opts: { stage: boolean; fingerprint?: string }): Promise<VersionRecord>;
+  /** Publish, and start the rollout in the same transaction when `opts.rollout` is given. */
+  release(input: PublishInput, opts: PublishOptions): Promise<{ rec: VersionRecord; rollout: Rollout | undefined }>;
   rollback(model: string, to?: number): Promise<VersionRecord>;
   fleet(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   artifactPath(sha256: string): Promise<string | undefined>;
+  log?: Logger;
 }
 
 /** Artifacts are public: they are signed, and devices fetch them with nothing but the URL. */
@@ -58,7 +63,13 @@ async function serveArtifact(ops: HubOps, req: IncomingMessage, res: ServerRespo
     'accept-ranges': 'bytes',
     ...(m ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}),
   });
-  createReadStream(path, { start }).pipe(res);
+  // A file that vanishes or fails mid-read must end this response, not the hub.
+  const file = createReadStream(path, { start });
+  file.on('error', (e) => {
+    ops.log?.warn('artifact read failed', { sha256: sha, error: e.message });
+    res.destroy(e);
+  });
+  file.pipe(res);
 }
 
 const versionView = ({ envelope, ...v }: VersionRecord) => ({ ...v, expires: envelope.signed.expires });
@@ -101,8 +112,7 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
     const existing = body.fingerprint ? registry.versionByFingerprint(body.model, body.fingerprint) : undefined;
     if (existing) return send(res, 200, { duplicate: true, version: versionView(existing) });
     const { artifact, fingerprint, rollout, ...rest } = body;
-    const rec = await ops.publish({ ...rest, artifact: Buffer.from(artifact, 'base64') }, { stage: rollout !== undefined, ...(fingerprint ? { fingerprint } : {}) });
-    const started = rollout !== undefined ? controller.create(rec.model, rec.version, rollout) : undefined;
+    const { rec, rollout: started } = await ops.release({ ...rest, artifact: Buffer.from(artifact, 'base64') }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}) });
     return send(res, 201, { duplicate: false, version: versionView(rec), rollout: started ?? null });
   }
   if (req.method === 'POST' && path === '/v1/rollouts') {

@@ -131,4 +131,34 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'desired state per model channel and per device',
+    // device_id '' is the whole channel (a NULL in a primary key is not portable).
+    sql: `
+      CREATE TABLE desired_releases (
+        model TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        envelope_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (model, channel, device_id)
+      );
+    `,
+  },
+  {
+    id: 5,
+    name: 'device liveness apart from status',
+    sql: `
+      CREATE TABLE device_liveness (
+        device_id TEXT PRIMARY KEY,
+        online INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        last_contact TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -5,6 +5,8 @@ import type { DeviceStatus, SignedRelease } from '@edgeml/core';
 import { migrations } from './migrations.js';
 import { FleetStore } from './fleet-store.js';
 import { RolloutStore } from './rollout-store.js';
+import { DesiredStore } from './desired-store.js';
+import { LivenessStore } from './liveness-store.js';
 
 export interface VersionRecord {
   model: string;
@@ -32,6 +34,8 @@ export interface DeviceRecord {
   health: string;
   lastError: string | null;
   lastSeen: string;
+  /** The last message of any kind from the device (null: none since the hub kept liveness). */
+  lastContact: string | null;
   tags: string[];
   /** The full last status (p95, requests, failed version, ...). */
   status: DeviceStatus;
@@ -85,9 +89,20 @@ export class Registry {
     this.migrate();
     this.fleet = new FleetStore(this.db);
     this.rollouts = new RolloutStore(this.db);
+    this.desired = new DesiredStore(this.db, (what, error) => this.corrupt(what, error));
+    this.liveness = new LivenessStore(this.db);
   }
 
   readonly rollouts: RolloutStore;
+  /** What each model channel and device should run now. */
+  readonly desired: DesiredStore;
+  readonly liveness: LivenessStore;
+  /** Rows that could not be read; reported by whoever owns the registry, then skipped. */
+  onCorrupt: (what: string, error: string) => void = () => undefined;
+
+  private corrupt(what: string, error: string): void {
+    this.onCorrupt(what, error);
+  }
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
@@ -99,6 +114,11 @@ export class Registry {
         this.db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, new Date().toISOString());
       })();
     }
+  }
+
+  /** Run `fn` in one write transaction (taken at once, so two writers never interleave). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
   }
 
   schemaVersion(): number {
@@ -144,7 +164,7 @@ export class Registry {
     const rows = (model === undefined
       ? this.db.prepare('SELECT * FROM versions ORDER BY model, version').all()
       : this.db.prepare('SELECT * FROM versions WHERE model = ? ORDER BY version').all(model)) as VersionRow[];
-    return rows.map(toVersion);
+    return this.versionsOrSkip(rows);
   }
 
   /** The newest published version of each model and channel: what must be retained on the broker. */
@@ -156,7 +176,19 @@ export class Registry {
            ON v.model = m.model AND v.channel = m.channel AND v.version = m.version`,
       )
       .all() as VersionRow[];
-    return rows.map(toVersion);
+    return this.versionsOrSkip(rows);
+  }
+
+  private versionsOrSkip(rows: VersionRow[]): VersionRecord[] {
+    const out: VersionRecord[] = [];
+    for (const r of rows) {
+      try {
+        out.push(toVersion(r));
+      } catch (e) {
+        this.corrupt(`version ${r.model} v${r.version}`, (e as Error).message);
+      }
+    }
+    return out;
   }
 
   upsertDevice(s: DeviceStatus): void {
@@ -192,13 +224,22 @@ export class Registry {
   }
 
   getDevice(id: string): DeviceRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as Record<string, unknown> | undefined;
-    return row && toDevice(row);
+    const row = this.db.prepare(`${DEVICE_SELECT} WHERE d.id = ?`).get(id) as Record<string, unknown> | undefined;
+    return row && this.toDeviceOrSkip(row);
   }
 
   listDevices(): DeviceRecord[] {
-    const rows = this.db.prepare('SELECT * FROM devices ORDER BY id').all() as Record<string, unknown>[];
-    return rows.map(toDevice);
+    const rows = this.db.prepare(`${DEVICE_SELECT} ORDER BY d.id`).all() as Record<string, unknown>[];
+    return rows.map((r) => this.toDeviceOrSkip(r)).filter((d): d is DeviceRecord => d !== undefined);
+  }
+
+  private toDeviceOrSkip(r: Record<string, unknown>): DeviceRecord | undefined {
+    try {
+      return toDevice(r);
+    } catch (e) {
+      this.corrupt(`device ${String(r.id)}`, (e as Error).message);
+      return undefined;
+    }
   }
 
   /** A one-time enrolment token (its hash), valid until `expiresAt`. */
@@ -242,9 +283,13 @@ export class Registry {
   }
 }
 
+// Liveness, when the hub has any for the device, says whether it is online; the status row
+// keeps its last known state and version.
+const DEVICE_SELECT = `SELECT d.*, l.online AS live_online, l.last_contact AS last_contact FROM devices d LEFT JOIN device_liveness l ON l.device_id = d.id`;
+
 const toDevice = (r: Record<string, unknown>): DeviceRecord => ({
   id: r.id as string,
-  online: r.online === 1,
+  online: (r.live_online ?? r.online) === 1,
   state: r.state as string,
   model: r.model as string | null,
   version: r.version as number | null,
@@ -252,6 +297,7 @@ const toDevice = (r: Record<string, unknown>): DeviceRecord => ({
   health: r.health as string,
   lastError: r.last_error as string | null,
   lastSeen: r.last_seen as string,
+  lastContact: (r.last_contact as string | null) ?? null,
   tags: JSON.parse(r.tags_json as string) as string[],
   status: JSON.parse(r.status_json as string) as DeviceStatus,
 });

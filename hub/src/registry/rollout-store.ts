@@ -30,6 +30,8 @@ export const RolloutPlanSchema = z.object({
       minLabels: z.number().int().positive().default(20),
       /** Largest population stability index on any feature. */
       maxDrift: z.number().positive().optional(),
+      /** Fewest rows served before p95, error rate and drift are judged. */
+      minSamples: z.number().int().positive().optional(),
     })
     .default({ minLabels: 20 }),
 });
@@ -107,8 +109,10 @@ export class RolloutStore {
     return rows.map(toRollout);
   }
 
+  /** Only the active ones are read and parsed: finished rollouts pile up, ticks must not grow with them. */
   active(): Rollout[] {
-    return this.list().filter((r) => ACTIVE_STATES.includes(r.state));
+    const rows = this.db.prepare(`SELECT * FROM rollouts WHERE state IN (${ACTIVE_STATES.map(() => '?').join(',')}) ORDER BY id`).all(...ACTIVE_STATES) as Record<string, unknown>[];
+    return rows.map(toRollout);
   }
 
   update(id: number, patch: Partial<Pick<Rollout, 'state' | 'wave' | 'waveStartedAt' | 'devices' | 'reason' | 'requested'>>): Rollout {

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { checkFailed, userError, type Logger, type SignedRelease } from '@edgeml/core';
+import type { DesiredReleases } from '../desired/desired.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import { RolloutPlanSchema, type Rollout, type RolloutPlan } from '../registry/rollout-store.js';
 import { judgeHealth, pickCanary, waveDevices } from './gates.js';
@@ -13,8 +14,8 @@ import { judgeHealth, pickCanary, waveDevices } from './gates.js';
 export interface ControllerDeps {
   registry: Registry;
   log: Logger;
-  publishToDevice(rec: VersionRecord, deviceId: string, envelope: SignedRelease): Promise<void>;
-  completeOnChannel(rec: VersionRecord): Promise<void>;
+  /** Where every assignment and directive is stored before it is published. */
+  desired: DesiredReleases;
   sendBenchmark(deviceId: string, requestId: string, envelope: SignedRelease): Promise<void>;
   rollbackDirective(model: string, version: number): SignedRelease;
   now?: () => Date;
@@ -26,18 +27,24 @@ export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private readonly now: () => Date;
+  /** Benchmark requests sent by this process: one saved by a hub that has since died is sent again. */
+  private readonly benchSent = new Set<string>();
 
   constructor(private readonly d: ControllerDeps) {
     this.now = d.now ?? (() => new Date());
   }
 
   start(intervalMs = 250): void {
-    this.timer = setInterval(() => void this.tick(), intervalMs);
+    // tick() catches per rollout; this catch is for what it cannot (the registry closed under it).
+    this.timer = setInterval(() => {
+      this.tick().catch((e: unknown) => this.d.log.error('rollout tick failed', { error: (e as Error).message }));
+    }, intervalMs);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.ticking;
+    this.timer = undefined;
+    await this.ticking?.catch(() => undefined);
   }
 
   create(model: string, version: number, planInput: unknown): Rollout {
@@ -60,14 +67,6 @@ export class RolloutController {
     const r = this.d.registry.rollouts.get(id);
     if (!r) throw userError('not-found', `no rollout ${id}`);
     return this.d.registry.rollouts.update(id, { requested: what });
-  }
-
-  /** Re-send what an embedded broker forgot over a restart: the upgraded devices' assignments. */
-  async republish(): Promise<void> {
-    for (const r of this.d.registry.rollouts.active()) {
-      const rec = this.d.registry.getVersion(r.model, r.version)!;
-      for (const id of r.devices.upgraded) await this.d.publishToDevice(rec, id, rec.envelope);
-    }
   }
 
   tick(): Promise<void> {
@@ -117,14 +116,22 @@ export class RolloutController {
 
   private async benchmark(r: Rollout, rec: VersionRecord): Promise<void> {
     const store = this.d.registry.rollouts;
-    if (!r.devices.benchRequest) {
-      const id = `rollout-${r.id}-bench-${randomUUID().slice(0, 8)}`;
+    const results = this.d.registry.fleet.benchmarks(r.model, r.version).filter((b) => r.devices.canary.includes(b.deviceId));
+    const sent = r.devices.benchRequest;
+    if (!sent || (!this.benchSent.has(sent.id) && results.length < r.devices.canary.length)) {
+      // A request saved by a hub that died before the answers came is sent again under the
+      // same id, with a fresh timeout: commands are not retained, so a canary that was away
+      // (or whose answer the dead hub never stored) would otherwise never be asked again.
+      const id = sent?.id ?? `rollout-${r.id}-bench-${randomUUID().slice(0, 8)}`;
       store.update(r.id, { devices: { ...r.devices, benchRequest: { id, sentAt: this.now().toISOString() } } });
-      for (const d of r.devices.canary) await this.d.sendBenchmark(d, id, rec.envelope);
+      this.benchSent.add(id);
+      await this.d.desired.ensureChunks(rec);
+      const missing = r.devices.canary.filter((d) => !results.some((b) => b.deviceId === d));
+      for (const d of missing) await this.d.sendBenchmark(d, id, rec.envelope);
+      if (sent) this.d.log.info('benchmark request sent again after a restart', { rollout: r.id, canaries: missing.length });
       return;
     }
-    const results = this.d.registry.fleet.benchmarks(r.model, r.version).filter((b) => r.devices.canary.includes(b.deviceId));
-    const timedOut = this.now().getTime() - Date.parse(r.devices.benchRequest.sentAt) > BENCH_TIMEOUT_MS;
+    const timedOut = this.now().getTime() - Date.parse(sent.sentAt) > BENCH_TIMEOUT_MS;
     if (results.length < r.devices.canary.length && !timedOut) return;
     if (results.length === 0) return this.halt(r, 'no canary answered the benchmark request', 'halted');
     const failed = results.find((b) => b.result.ok === 0);
@@ -146,7 +153,7 @@ export class RolloutController {
       // Record before sending: a crash in between re-sends, which agents take as a repeat.
       const upgraded = [...r.devices.upgraded, ...fresh];
       store.update(r.id, { devices: { ...r.devices, upgraded }, waveStartedAt: this.now().toISOString() });
-      for (const id of fresh) await this.d.publishToDevice(rec, id, rec.envelope);
+      for (const id of fresh) await this.d.desired.setDevice(rec, id, 'rollout', rec.envelope);
       this.d.log.info('rollout wave sent', { rollout: r.id, wave: r.wave, devices: fresh.length });
       return;
     }
@@ -172,7 +179,7 @@ export class RolloutController {
       this.d.registry.rollouts.update(r.id, { state: 'wave', wave: r.wave + 1 });
       return;
     }
-    await this.d.completeOnChannel(rec);
+    await this.d.desired.setChannel(rec, 'release', rec.envelope);
     this.d.registry.setVersionStatus(r.model, r.version, 'published');
     this.d.registry.rollouts.update(r.id, { state: 'completed', reason: null });
     this.d.log.info('rollout completed', { rollout: r.id, model: r.model, version: r.version });
@@ -198,11 +205,13 @@ export class RolloutController {
     if (r.devices.upgraded.length && r.fromVersion !== null) {
       const prev = this.d.registry.getVersion(r.model, r.fromVersion)!;
       const directive = this.d.rollbackDirective(r.model, r.fromVersion);
-      for (const id of r.devices.upgraded) await this.d.publishToDevice(prev, id, directive);
+      // Stored per device: a device away now gets the directive when it (or the hub) comes back.
+      for (const id of r.devices.upgraded) await this.d.desired.setDevice(prev, id, 'rollback', directive);
     }
     this.d.registry.setVersionStatus(r.model, r.version, end === 'aborted' ? 'aborted' : 'halted');
     this.d.registry.rollouts.update(r.id, { state: end, reason, requested: null });
     this.d.log.warn('rollout stopped', { rollout: r.id, state: end, reason });
+    await this.d.desired.clearUndesiredChunks();
   }
 }
 

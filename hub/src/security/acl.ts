@@ -20,9 +20,9 @@ export function maySubscribe(who: Identity, filter: string): boolean {
   if (`${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return false;
   const [, , area, a, b, ...rest] = parts;
   if (who.role === 'operator') {
-    // Read-only: device statuses and the hub's analyses of them, nothing else.
-    if (area === 'fleet') return a === 'devices' && b !== undefined && b !== '#' && rest.length === 0;
-    return area === 'devices' && a !== undefined && a !== '#' && b === 'status' && rest.length === 0;
+    // Read-only: device statuses and presence, the hub's analyses of them and the desired state, nothing else.
+    if (area === 'fleet') return (a === 'devices' && b !== undefined && b !== '#' && rest.length === 0) || a === 'desired';
+    return area === 'devices' && a !== undefined && a !== '#' && (b === 'status' || b === 'presence') && rest.length === 0;
   }
   switch (area) {
     case 'releases':

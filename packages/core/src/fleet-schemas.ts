@@ -11,15 +11,25 @@ const count = z.number().int().nonnegative();
 /** Upper bounds (ms) of the latency histogram's buckets; the last bucket is open-ended. */
 export const LATENCY_BUCKETS_MS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] as const;
 
-/** Per-row p95 latency from LATENCY_BUCKETS_MS counts: the upper bound of the p95 bucket. */
+/**
+ * Per-row p95 latency from LATENCY_BUCKETS_MS counts, interpolated linearly inside the bucket
+ * that holds the 95th percentile: reporting the bucket's upper edge would make a 2 ms limit
+ * refuse anything past 1 ms. The open last bucket has no upper edge: its lower one is reported.
+ */
 export function p95FromBuckets(buckets: readonly number[]): number | null {
   const total = buckets.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
+  const rank = 0.95 * total;
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
-    seen += buckets[i]!;
-    // The open last bucket has no bound: report ten times the last one.
-    if (seen >= 0.95 * total) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]! * 10;
+    const n = buckets[i]!;
+    if (n > 0 && seen + n >= rank) {
+      const upper = LATENCY_BUCKETS_MS[i];
+      const lower = i === 0 ? 0 : LATENCY_BUCKETS_MS[i - 1]!;
+      if (upper === undefined) return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]!;
+      return lower + ((rank - seen) / n) * (upper - lower);
+    }
+    seen += n;
   }
   return null;
 }

@@ -30,3 +30,4 @@ export {
 } from './verify.js';
 export { readJsonFile, loadAgentConfig } from './config.js';
 export * from './fleet-schemas.js';
+export { DesiredStateSchema, desiredKinds, convergence, type DesiredState, type DesiredKind, type Convergence } from './desired.js';

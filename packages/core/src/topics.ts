@@ -37,6 +37,13 @@ export const topics = {
   /** The hub's analysis of a device (live accuracy, drift), retained for `fleet status`. */
   fleetDevice: (deviceId: string) => `${TOPIC_ROOT}/fleet/devices/${segment('device id', deviceId)}`,
   allFleetDevices: () => `${TOPIC_ROOT}/fleet/devices/+`,
+  /**
+   * The version the hub wants a model's channel (or one device of it, during a rollout or
+   * after a halted one) to run, retained so `fleet status` can tell converged from pending.
+   */
+  desired: (model: string, channel: string, deviceId?: string) =>
+    `${TOPIC_ROOT}/fleet/desired/${segment('model', model)}/${segment('channel', channel)}${deviceId === undefined ? '' : `/${segment('device id', deviceId)}`}`,
+  allDesired: () => `${TOPIC_ROOT}/fleet/desired/#`,
 } as const;
 
 /** The device id in a `devices/{id}/...` topic, or undefined when the topic is not one. */
