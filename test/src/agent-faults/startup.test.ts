@@ -28,16 +28,18 @@ async function enrollWithBacklog(id: string, records: number): Promise<ReturnTyp
   // Telemetry queued while offline, and no meta.json: the outbox has work to do before it is open.
   const outbox = join(dataDir, 'outbox');
   await mkdir(outbox, { recursive: true });
-  await Promise.all(Array.from({ length: records }, (_, i) =>
-    writeFile(join(outbox, `${String(i + 1).padStart(12, '0')}.json`), JSON.stringify({ topic: topics.telemetry(id), payload: { id: `old-${i}` } })),
-  ));
-  return AgentConfigSchema.parse({ ...enrolled, telemetry: { periodMs: 60_000, maxQueued: 5000 } });
+  for (let i = 0; i < records; i += 250) {
+    await Promise.all(Array.from({ length: Math.min(250, records - i) }, (_, k) =>
+      writeFile(join(outbox, `${String(i + k + 1).padStart(12, '0')}.json`), JSON.stringify({ topic: topics.telemetry(id), payload: { id: `old-${i + k}` } })),
+    ));
+  }
+  return AgentConfigSchema.parse({ ...enrolled, telemetry: { periodMs: 60_000, maxQueued: 50_000 } });
 }
 
 describe('a release retained before the agent starts', () => {
   it('is taken by every agent started after it, even with a slow start', async () => {
     const rec = await publishModel(t.hub, await irisModel());
-    const configs = await Promise.all(Array.from({ length: 6 }, (_, i) => enrollWithBacklog(`start-${i}`, 1500)));
+    const configs = await Promise.all(Array.from({ length: 3 }, (_, i) => enrollWithBacklog(`start-${i}`, 15_000)));
     const started = await Promise.all(configs.map((config) => startAgent({ config, runtimes: deviceRuntimes(), log: silentLogger })));
     agents.push(...started);
     const states = await Promise.all(started.map((a, i) =>
