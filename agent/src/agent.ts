@@ -61,7 +61,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const loadError = restored.error;
   if (restored.lost || restored.error) await store.save(state).catch((e: unknown) => log.warn('cannot save the healed state', { error: errorMessage(e) }));
 
-  let reporter: Reporter | undefined;
   const status = (online = true): DeviceStatus => {
     const active = state.active ? state.slots[state.active] : null;
     const previous = state.active ? state.slots[otherSlot(state.active)] : null;
@@ -86,25 +85,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       lastError,
       failedVersion: state.lastFailure?.version ?? null,
       tags: config.tags,
-      p95Ms: reporter?.lastP95Ms ?? null,
-      requests: reporter?.lastRequests ?? 0,
+      p95Ms: reporter.lastP95Ms,
+      requests: reporter.lastRequests,
       updatedAt: now().toISOString(),
     };
   };
-
-  const api = await startApi({
-    host: config.api.host,
-    port: config.api.port,
-    predictor,
-    log,
-    health: () => ({ status: predictor.active ? 'ok' : 'no-model', ...status() }),
-    onFeedback: (fb) => {
-      if (!reporter) throw Object.assign(new Error('the agent is starting'), { status: 409 });
-      return reporter.feedback(fb);
-    },
-    ...(config.api.token ? { token: config.api.token } : {}),
-  });
-  await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
 
   const statusTopic = topics.status(config.deviceId);
   const presenceTopic = topics.presence(config.deviceId);
@@ -122,6 +107,29 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   };
   const client: MqttClient = connect(config.broker.url, mqttOptions);
   client.on('error', (e) => log.warn('mqtt error', { error: e.message }));
+  // Counting starts before the API answers: every prediction served can receive feedback.
+  const reporter = await Reporter.start({
+    deviceId: config.deviceId,
+    model: config.model,
+    dataDir: config.dataDir,
+    predictor,
+    client,
+    log,
+    periodMs: config.telemetry.periodMs,
+    maxQueued: config.telemetry.maxQueued,
+  });
+
+  const api = await startApi({
+    host: config.api.host,
+    port: config.api.port,
+    predictor,
+    log,
+    health: () => ({ status: predictor.active ? 'ok' : 'no-model', ...status() }),
+    onFeedback: (fb) => reporter.feedback(fb),
+    ...(config.api.token ? { token: config.api.token } : {}),
+  });
+  await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
+
   const publishStatus = () => {
     if (!client.connected) return;
     client.publish(statusTopic, JSON.stringify(status()), { qos: 1, retain: true }, (err) => {
@@ -214,17 +222,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     updater.offer(input);
   });
 
-  reporter = await Reporter.start({
-    deviceId: config.deviceId,
-    model: config.model,
-    dataDir: config.dataDir,
-    predictor,
-    client,
-    log,
-    periodMs: config.telemetry.periodMs,
-    maxQueued: config.telemetry.maxQueued,
-  });
-
   // Leftovers of an update that ended while a step was cut short belong to nothing now.
   const keep = state.update ? [`${state.update.sha256}.part`, `${state.update.sha256}.release.json`] : [];
   for (const f of await readdir(downloadsDir(config.dataDir)).catch(() => [] as string[])) {
@@ -245,7 +242,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       clearTimeout(reconnectTimer);
       await updater.idle().catch(() => undefined);
       // The open telemetry window goes to the outbox (and out, if connected) before the client closes.
-      await reporter?.stop();
+      await reporter.stop();
       // A clean stop says so; the last will covers the unclean ones.
       if (client.connected) {
         await client.publishAsync(statusTopic, JSON.stringify(status()), { qos: 1, retain: true }).catch(() => undefined);

@@ -63,7 +63,7 @@ export async function runUpdate(ctx: UpdateContext): Promise<'committed' | 'fail
     try {
       next = await (handlers[from] as (c: UpdateContext) => Promise<UpdateStateId>)(ctx);
       if (!isAllowed(from, next)) throw new Error(`bug: ${from} -> ${next} is not a declared transition`);
-      if (from !== 'retrying') delete upd.reason;
+      if (from !== 'retrying' && from !== 'rolling-back') delete upd.reason;
     } catch (e) {
       if (ctx.signal.aborted) throw e;
       const reason = describe(e, from);

@@ -29,13 +29,21 @@ export async function kill(p: AgentProcess): Promise<void> {
 /** The device as the hub sees it (its retained status). */
 export const device = (f: Fleet, id: string) => f.t.hub.registry.listDevices().find((d) => d.id === id);
 
-/** Wait for the hub to see the device settled as `state` on `version`; the agent's log on failure. */
+/** The agent's own view of itself, from its local API (the hub's copy may be from a previous run). */
+export async function health(p: AgentProcess): Promise<{ state: string; version: number | null; lastError: string | null }> {
+  const res = await fetch(`${await p.apiUrl()}/v1/health`);
+  return (await res.json()) as { state: string; version: number | null; lastError: string | null };
+}
+
+/** Wait for the agent, and the hub, to see the device settled as `state` on `version`. */
 export async function settled(f: Fleet, p: AgentProcess, state: string, version: number, timeoutMs = 60_000) {
-  return waitFor(`${p.id} ${state} on v${version}`, () => {
+  return waitFor(`${p.id} ${state} on v${version}`, async () => {
+    const h = await health(p);
     const d = device(f, p.id);
-    return d && d.state === state && d.version === version ? d : undefined;
+    return h.state === state && h.version === version && d && d.state === state && d.version === version ? d : undefined;
   }, timeoutMs, 50).catch(async (e) => {
-    throw new Error(`${(e as Error).message}; status ${JSON.stringify(device(f, p.id))}; log:\n${(await readFile(p.logFile, 'utf8').catch(() => '')).slice(-4000)}`);
+    const live = await health(p).catch((err: Error) => err.message);
+    throw new Error(`${(e as Error).message}; agent ${JSON.stringify(live)}; hub ${JSON.stringify(device(f, p.id))}; log:\n${(await readFile(p.logFile, 'utf8').catch(() => '')).slice(-4000)}`);
   });
 }
 

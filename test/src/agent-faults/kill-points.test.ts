@@ -76,7 +76,8 @@ describe('killed at a named point of the update path', () => {
 
     const again = await start(f, id, { update, faultPoint: undefined });
     const expected = end === 'active' ? rec.version : before;
-    await settled(f, again, end, expected);
+    const d = await settled(f, again, end, expected);
+    if (end === 'rolled-back') expect(d.lastError).toMatch(new RegExp(`^version ${rec.version}: .*self-test`));
     expect(await predictVersion(again)).toBe(expected);
     const state = await savedState(again.dir);
     expect(state.update).toBeNull();

@@ -59,7 +59,8 @@ describe('killed in state: SIGKILL, restart, exactly one complete version serves
     await first.stop();
     // The next version, fetched slowly (small chunks, a delay per step and chunk) so each state can be caught.
     const v2 = (latest = (await publishModel(t.hub, c, { chunkSize: 1024, budgets: { probationMs: 3000, minRequests: 1000 } })).version);
-    const slow = await start(id, { stepDelayMs: 400 });
+    // Death on probation counts as a verdict at once here (no forgiven retry), to test the rollback.
+    const slow = await start(id, { stepDelayMs: 400, update: { probationCrashRetries: 0 } });
     await waitFor(`${id} in ${killState}`, () => (device(id)?.state === killState ? true : undefined), 30_000, 20);
     let partBefore = 0;
     if (killState === 'probation') {
@@ -79,7 +80,7 @@ describe('killed in state: SIGKILL, restart, exactly one complete version serves
     }
     await kill(slow);
 
-    const again = await start(id);
+    const again = await start(id, { stepDelayMs: 0, update: { probationCrashRetries: 0 } });
     const log0 = (await readFile(again.logFile, 'utf8')).length;
     // A crash during probation rolls back to v1; every earlier state resumes and commits v2.
     const expected = killState === 'probation' ? v1 : v2;
