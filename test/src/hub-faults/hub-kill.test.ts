@@ -79,7 +79,8 @@ afterAll(async () => {
 
 describe('hub killed during a rollout', () => {
   it('re-sends the canary benchmark after a restart and completes the rollout', async () => {
-    // The canary is frozen, so the request is out and unanswered when the hub dies.
+    // The canary is frozen when the request goes out, then dies with it unread: nobody holds
+    // the request when the hub dies too.
     const canary = agents.get('kill-a')!;
     canary.child.kill('SIGSTOP');
     let rolloutId: number;
@@ -87,10 +88,12 @@ describe('hub killed during a rollout', () => {
     try {
       ({ version, rolloutId } = await release({ benchmark: true }));
       await untilRollout(rolloutId, 'benchmarking', (r) => r.state === 'benchmarking' && r.devices.benchRequest !== undefined);
-      await restartHub();
     } finally {
-      canary.child.kill('SIGCONT');
+      canary.child.kill('SIGKILL');
+      await canary.stop();
     }
+    await restartHub();
+    await startAgent('kill-a');
     // Within the benchmark's 60 s timeout: a request nobody re-sends would halt at that point.
     const done = await untilRollout(rolloutId!, 'ended', (r) => r.state === 'completed' || r.state === 'halted', 50_000);
     expect(done.reason).toBeNull();
