@@ -60,7 +60,8 @@ export class DesiredReleases {
     const { chunkSize } = rec.envelope.signed.artifact;
     let n = 0;
     for (let off = 0; off < bytes.length; n++, off += chunkSize) {
-      await this.mqtt.publish(topics.artifactChunk(rec.sha256, n), Buffer.from(bytes.subarray(off, off + chunkSize)), { qos: 1, retain: true });
+      // A view, not a copy: the client writes it to the socket and the broker keeps its own.
+      await this.mqtt.publish(topics.artifactChunk(rec.sha256, n), Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(chunkSize, bytes.length - off)), { qos: 1, retain: true });
     }
     this.retainedChunks.set(rec.sha256, n);
   }

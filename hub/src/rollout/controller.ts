@@ -22,13 +22,15 @@ export interface ControllerDeps {
 }
 
 const BENCH_TIMEOUT_MS = 60_000;
+/** How often a benchmark request goes again to canaries that have not answered. */
+const BENCH_RESEND_MS = 10_000;
 
 export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private readonly now: () => Date;
-  /** Benchmark requests sent by this process: one saved by a hub that has since died is sent again. */
-  private readonly benchSent = new Set<string>();
+  /** When this process last sent each benchmark request; one saved by a hub that has since died is not here. */
+  private readonly benchSent = new Map<string, number>();
 
   constructor(private readonly d: ControllerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -118,17 +120,20 @@ export class RolloutController {
     const store = this.d.registry.rollouts;
     const results = this.d.registry.fleet.benchmarks(r.model, r.version).filter((b) => r.devices.canary.includes(b.deviceId));
     const sent = r.devices.benchRequest;
-    if (!sent || (!this.benchSent.has(sent.id) && results.length < r.devices.canary.length)) {
-      // A request saved by a hub that died before the answers came is sent again under the
-      // same id, with a fresh timeout: commands are not retained, so a canary that was away
-      // (or whose answer the dead hub never stored) would otherwise never be asked again.
+    const missing = r.devices.canary.filter((d) => !results.some((b) => b.deviceId === d));
+    const now = this.now().getTime();
+    const lastSent = sent ? this.benchSent.get(sent.id) : undefined;
+    if (!sent || (missing.length > 0 && (lastSent === undefined || now - lastSent >= BENCH_RESEND_MS))) {
+      // Commands are not retained: a canary that was away when the request went out (or a hub
+      // that died before the answers came) would never be asked again. The request goes again
+      // under the same id until every canary has answered; a request saved by a hub that has
+      // since died starts its timeout afresh.
       const id = sent?.id ?? `rollout-${r.id}-bench-${randomUUID().slice(0, 8)}`;
-      store.update(r.id, { devices: { ...r.devices, benchRequest: { id, sentAt: this.now().toISOString() } } });
-      this.benchSent.add(id);
+      if (lastSent === undefined) store.update(r.id, { devices: { ...r.devices, benchRequest: { id, sentAt: new Date(now).toISOString() } } });
+      this.benchSent.set(id, now);
       await this.d.desired.ensureChunks(rec);
-      const missing = r.devices.canary.filter((d) => !results.some((b) => b.deviceId === d));
       for (const d of missing) await this.d.sendBenchmark(d, id, rec.envelope);
-      if (sent) this.d.log.info('benchmark request sent again after a restart', { rollout: r.id, canaries: missing.length });
+      if (sent) this.d.log.info('benchmark request sent again', { rollout: r.id, canaries: missing.length, afterRestart: lastSent === undefined });
       return;
     }
     const timedOut = this.now().getTime() - Date.parse(sent.sentAt) > BENCH_TIMEOUT_MS;

@@ -12,9 +12,10 @@ export const DEFAULT_MIN_SAMPLES = 20;
 export function judgeHealth(h: Health, gates: RolloutPlan['gates'], testAccuracy: number | undefined): string | undefined {
   // One slow row or one odd input is not a verdict (PSI over a single sample is 10): figures
   // from too few rows wait, like live accuracy waits for minLabels.
-  const enough = h.rows >= (gates.minSamples ?? DEFAULT_MIN_SAMPLES);
+  // Requests too: a version that fails every request serves no rows.
+  const enough = Math.max(h.rows, h.requests) >= (gates.minSamples ?? DEFAULT_MIN_SAMPLES);
   if (!enough) return judgeAccuracy(h, gates, testAccuracy);
-  if (gates.maxP95Ms !== undefined && h.p95Ms !== null && h.p95Ms > gates.maxP95Ms) return `p95 latency ${h.p95Ms} ms on the devices is above ${gates.maxP95Ms} ms`;
+  if (gates.maxP95Ms !== undefined && h.p95Ms !== null && h.p95Ms > gates.maxP95Ms) return `p95 latency ${h.p95Ms.toFixed(3)} ms on the devices is above ${gates.maxP95Ms} ms`;
   if (gates.maxErrorRate !== undefined && h.errorRate !== null && h.errorRate > gates.maxErrorRate) {
     return `error rate ${(h.errorRate * 100).toFixed(2)}% is above ${(gates.maxErrorRate * 100).toFixed(2)}%`;
   }
