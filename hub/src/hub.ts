@@ -9,7 +9,7 @@ import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, 
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
-import { StatusWriter, ingest } from './fleet/ingest.js';
+import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { RolloutController } from './rollout/controller.js';
 import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
@@ -98,6 +98,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     return hash && checkSecret(password, hash) ? { role: 'device', deviceId: username } : undefined;
   };
 
+  const metrics = hubMetrics(registry);
   let broker: EmbeddedBroker | undefined;
   let client: MqttClient | undefined;
   let api: { url: string; close(): Promise<void> } | undefined;
@@ -123,13 +124,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       ...(opts.tls && !opts.brokerUrl ? { ca: opts.tls.cert } : {}),
     });
     const mqtt = client;
-    const metrics = hubMetrics(registry);
-    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
+    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
-    const statuses = new StatusWriter(registry);
+    const statuses = new StatusWriter(registry, 20, log);
+    const devices = new DeviceIngest(registry, log, metrics, statuses);
     mqtt.on('message', (topic, payload) => {
       try {
-        const got = ingest(registry, log, topic, payload, statuses);
+        const got = devices.handle(topic, payload);
         if (!got) return metrics.rejected();
         metrics.ingested(got.kind, got.fresh);
         if (got.kind !== 'result') analysis.touch(got.deviceId);

@@ -8,7 +8,9 @@ export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from 
 export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';
 export { mayPublish, maySubscribe, type Identity } from './security/acl.js';
 export { HUB_USER, OPERATOR_USER } from './security/secrets.js';
-export { ingest, type Ingested } from './fleet/ingest.js';
+export { DeviceIngest, StatusWriter, MAX_PAYLOAD_BYTES, type Ingested } from './fleet/ingest.js';
+export { Admission, type Violation } from './fleet/admission.js';
+export { type EnrolmentScope } from './registry/scope-store.js';
 export { RolloutController } from './rollout/controller.js';
 export { RolloutPlanSchema, type Rollout, type RolloutPlan, type RolloutState } from './registry/rollout-store.js';
 export { FleetStore, type Health } from './registry/fleet-store.js';
