@@ -14,6 +14,7 @@ import { hubMetrics } from './fleet/metrics.js';
 import { RolloutController } from './rollout/controller.js';
 import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
+import type { EnrolmentScope } from './registry/scope-store.js';
 import type { Identity } from './security/acl.js';
 import { checkSecret, hashSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
 import { startHubApi, type EnrollResponse } from './security/http.js';
@@ -68,7 +69,7 @@ export interface Hub {
   /** Bearer token for the HTTP API's release and rollout routes. */
   readonly adminToken: string;
   /** A one-time enrolment token for one device. */
-  createEnrollToken(ttlMs?: number): string;
+  createEnrollToken(ttlMs?: number, scope?: EnrolmentScope): string;
   close(): Promise<void>;
 }
 
@@ -204,7 +205,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           if (outcome === 'bad-token') return { status: 403, error: 'the enrolment token is unknown, used or expired' };
           if (outcome === 'device-exists') return { status: 409, error: `device "${req.deviceId}" is already enrolled` };
           log.info('device enrolled', { deviceId: req.deviceId });
-          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem };
+          const scope = registry.scopes.of(req.deviceId);
+          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem, ...(scope ? { scope } : {}) };
           return res;
         },
         handle: hubRoutes({
@@ -272,9 +274,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         log.info('published release', { model: rec.model, version, sha256: rec.sha256 });
         return rec;
       },
-      createEnrollToken(ttlMs = 3_600_000) {
+      createEnrollToken(ttlMs = 3_600_000, scope) {
         const token = newSecret(32);
-        registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs));
+        registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs), scope);
         return token;
       },
       async close() {
