@@ -109,7 +109,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const statusTopic = topics.status(config.deviceId);
   const mqttOptions: IClientOptions = {
-    clientId: `edgeml-agent-${config.deviceId}`,
+    // The broker takes only the user name as client id (docs/PROTOCOL.md): no one takes over another's session.
+    clientId: config.broker.username ?? config.deviceId,
     reconnectPeriod: 1000,
     // Keep trying after a refused CONNACK too: on an external broker a device's credentials may
     // reach the broker's password file after the device has started (docs/EXTERNAL-BROKER.md).

@@ -8,7 +8,9 @@ import { connect, type MqttClient } from 'mqtt';
 import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import type { BrokerLimits } from './broker/limits.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
+import { ViolationLog } from './fleet/admission.js';
 import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { RolloutController } from './rollout/controller.js';
@@ -45,6 +47,8 @@ export interface HubOptions {
    * Unset: MQTT chunks.
    */
   artifactBaseUrl?: string;
+  /** Size and rate limits of the embedded broker (docs/SECURITY.md); defaults in broker/limits.ts. */
+  brokerLimits?: Partial<BrokerLimits>;
   /** Directory of signing keys; default `<dataDir>/keys`, generated on first start. */
   keysDir?: string;
   log?: Logger;
@@ -100,12 +104,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   };
 
   const metrics = hubMetrics(registry);
+  // Everything a device is refused, by the broker or by ingest, is counted and logged in one place.
+  const violations = new ViolationLog(log, metrics);
   let broker: EmbeddedBroker | undefined;
   let client: MqttClient | undefined;
   let api: { url: string; close(): Promise<void> } | undefined;
   try {
     if (!opts.brokerUrl) {
-      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
+      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, onViolation: (id, v, detail) => violations.report(id, v, detail), ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}), ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     }
     const brokerUrl = opts.brokerUrl ?? broker!.url;
     // An external broker outlives the hub: under a fixed client id with a persistent session it
@@ -113,7 +119,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // persistence, the broker) restarts, so no telemetry or feedback is acknowledged into the void.
     const external = Boolean(opts.brokerUrl);
     client = connect(brokerUrl, {
-      clientId: external ? HUB_USER : `edgeml-hub-${process.pid}-${Date.now()}`,
+      // The embedded broker takes `<user>:<anything>` as a second connection of one identity (acl.ts).
+      clientId: external ? HUB_USER : `${HUB_USER}:${process.pid}-${Date.now()}`,
       clean: !external,
       reconnectPeriod: 1000,
       // After start-up, a refused CONNACK (say, a broker restarted before its password file was
@@ -128,7 +135,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
     const statuses = new StatusWriter(registry, 20, log);
-    const devices = new DeviceIngest(registry, log, metrics, statuses);
+    const devices = new DeviceIngest(registry, violations, statuses);
     mqtt.on('message', (topic, payload) => {
       try {
         const got = devices.handle(topic, payload);

@@ -68,7 +68,7 @@ export async function fleetStatus(o: FleetFlags): Promise<void> {
   const creds = await credentials(o);
   let client;
   try {
-    client = await connectAsync(o.broker, { ...creds, reconnectPeriod: 0, connectTimeout: 5000, clientId: `edgeml-fleet-${process.pid}`, ...(o.ca ? { ca: await readFile(o.ca, 'utf8') } : {}) });
+    client = await connectAsync(o.broker, { ...creds, reconnectPeriod: 0, connectTimeout: 5000, clientId: creds.username ? `${creds.username}:fleet-${process.pid}` : `edgeml-fleet-${process.pid}`, ...(o.ca ? { ca: await readFile(o.ca, 'utf8') } : {}) });
   } catch (e) {
     throw new EdgemlError('broker-unreachable', `cannot read the fleet from ${o.broker}: ${(e as Error).message}`, { exitCode: 2 });
   }

@@ -24,7 +24,8 @@ export type Violation =
   | 'tags-not-enrolled'
   | 'rate-limited'
   | 'retain-refused'
-  | 'packet-too-large';
+  | 'packet-too-large'
+  | 'client-id';
 
 /** What the hub knows of one published version, as far as device reports are concerned. */
 interface ReleaseFacts {

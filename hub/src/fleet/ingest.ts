@@ -10,7 +10,7 @@ import {
   type Logger,
 } from '@edgeml/core';
 import type { Registry } from '../registry/registry.js';
-import { Admission, ViolationLog, type Violation, type ViolationSink } from './admission.js';
+import { Admission, type Violation, type ViolationLog } from './admission.js';
 
 export type Ingested = { kind: 'status' | 'telemetry' | 'feedback' | 'result'; deviceId: string; fresh: boolean };
 type Kind = Ingested['kind'];
@@ -32,21 +32,13 @@ const kindOf = (topic: string): Kind | undefined =>
  */
 export class DeviceIngest {
   private readonly admission: Admission;
-  private readonly violations: ViolationLog;
 
   constructor(
     private readonly registry: Registry,
-    log: Logger,
-    sink: ViolationSink,
+    private readonly violations: ViolationLog,
     private readonly statuses: StatusWriter = new StatusWriter(registry, 0),
   ) {
     this.admission = new Admission(registry);
-    this.violations = new ViolationLog(log, sink);
-  }
-
-  /** Count a violation seen elsewhere (the broker's limits) the same way. */
-  report(deviceId: string, violation: Violation, detail: string): void {
-    this.violations.report(deviceId, violation, detail);
   }
 
   handle(topic: string, payload: Buffer): Ingested | undefined {
