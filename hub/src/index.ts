@@ -14,6 +14,7 @@ export { type EnrolmentScope } from './registry/scope-store.js';
 export { RolloutController } from './rollout/controller.js';
 export { RolloutPlanSchema, type Rollout, type RolloutPlan, type RolloutState } from './registry/rollout-store.js';
 export { FleetStore, type Health } from './registry/fleet-store.js';
-export { analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
+export { analyseDevice, DEVICE_ANALYSIS_WINDOW, type DeviceAnalysis } from './fleet/analytics.js';
+export { DEFAULT_BROKER_LIMITS, type BrokerLimits } from './broker/limits.js';
 export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';

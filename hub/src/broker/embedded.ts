@@ -84,7 +84,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         return done(new Error('publish rate limit exceeded'));
       }
       if (wait === 0) return done(null);
-      // Holding the callback holds aedes' reading of this client's socket: TCP pushes back.
+      violation(who, client.id, 'rate-limited', `held ${Math.round(wait)} ms: over ${limits.devicePublishRate}/s beyond a burst of ${limits.devicePublishBurst}`);
+      // Holding the callback holds aedes' reading of this client's socket (it reads the next
+      // batch when this one is done): TCP pushes back, and the device's QoS 1 outbox waits.
       setTimeout(() => done(null), wait);
     },
     authorizeSubscribe(client, sub, done) {

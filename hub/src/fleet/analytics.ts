@@ -19,6 +19,8 @@ export interface DeviceAnalysis {
   liveAccuracy: number | null;
   labels: number;
   drift: number | null;
+  /** Telemetry records these figures merge: the newest, at most DEVICE_ANALYSIS_WINDOW. */
+  records: number;
   updatedAt: string;
 }
 
@@ -39,6 +41,7 @@ export function analyseDevice(registry: Registry, deviceId: string): DeviceAnaly
     liveAccuracy: h?.liveAccuracy ?? null,
     labels: h?.labels ?? 0,
     drift: h?.drift ?? null,
+    records: h?.telemetryRecords ?? 0,
     updatedAt: new Date().toISOString(),
   };
 }
