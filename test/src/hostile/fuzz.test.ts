@@ -75,14 +75,23 @@ const mutated = (base: Record<string, unknown>) =>
     fc.constantFrom(...Object.keys(base)).map((key) => Object.fromEntries(Object.entries(base).filter(([k]) => k !== key))),
   );
 
-const histogram = fc.array(fc.oneof(fc.nat({ max: 1000 }), nasty), { maxLength: 14 });
-const featureStats = fc.record({ count: fc.nat(), mean: nasty, m2: nasty, min: nasty, max: nasty, histogram });
+// Mostly plausible, so that records get past the schema and reach what checks (and analyses) them.
+const small = fc.double({ min: -10, max: 10, noNaN: true });
+const histogram = fc.oneof({ weight: 4, arbitrary: fc.array(fc.nat({ max: 1000 }), { maxLength: 14 }) }, { weight: 1, arbitrary: fc.array(fc.oneof(fc.nat({ max: 1000 }), nasty), { maxLength: 14 }) });
+const featureStats = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ count: fc.nat({ max: 1000 }), mean: small, m2: fc.double({ min: 0, max: 10, noNaN: true }), min: small, max: small, histogram }) },
+  { weight: 1, arbitrary: fc.record({ count: fc.nat(), mean: nasty, m2: nasty, min: nasty, max: nasty, histogram }) },
+);
+const buckets = fc.oneof(
+  { weight: 3, arbitrary: fc.array(fc.nat({ max: 1000 }), { minLength: 14, maxLength: 18 }) },
+  { weight: 1, arbitrary: fc.array(fc.oneof(fc.nat({ max: 1000 }), nasty), { minLength: 14, maxLength: 18 }) },
+);
 
 function messages(device: string): fc.Arbitrary<Message> {
   const release = fc.constantFrom(v1, v2, { ...v1, version: 99 }, { ...v1, model: 'other' });
   const self = fc.constantFrom(device, device, 'fz-gate');
   const telemetry = fc.oneof(
-    fc.record({ r: release, id: self, latencyBuckets: fc.array(fc.oneof(fc.nat({ max: 1000 }), nasty), { minLength: 14, maxLength: 18 }), features: fc.array(featureStats, { maxLength: 6 }) }).map(({ r, id, ...o }) =>
+    fc.record({ r: release, id: self, latencyBuckets: buckets, features: fc.array(featureStats, { maxLength: 6 }) }).map(({ r, id, ...o }) =>
       telemetryFor(id, r, o),
     ),
     release.chain((r) => mutated(telemetryFor(device, r) as unknown as Record<string, unknown>)),
@@ -95,7 +104,7 @@ function messages(device: string): fc.Arbitrary<Message> {
   );
   const status = fc.oneof(
     fc.record({ r: fc.constantFrom(v1, v2, null), id: self, tags: fc.array(fc.constantFrom('canary', 'site-a', 'x'.repeat(100)), { maxLength: 40 }), model: fc.constantFrom('iris', 'other', null), failedVersion: fc.constantFrom(null, 1, 2) }).map(
-      ({ r, id, ...o }) => statusFor(id, r, { ...o, online: false }),
+      ({ r, id, ...o }) => statusFor(id, r, { ...o, model: r ? o.model : null, online: false }),
     ),
     mutated(statusFor(device, v1, { online: false }) as unknown as Record<string, unknown>),
   );
