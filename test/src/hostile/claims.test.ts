@@ -83,6 +83,8 @@ describe('claims bound to enrolment', () => {
     await send(d.c, feedbackFor('labeller', iris, { label: 'pwned-class' }));
     await send(d.c, feedbackFor('labeller', iris, { row: [1, 2, 3] }));
     await send(d.c, feedbackFor('labeller', { ...iris, version: 99 }));
+    // Finite as a double, infinite as the float32 a model reads.
+    await send(d.c, feedbackFor('labeller', iris, { row: [1e39, 1, 1, 1] }));
     await send(legacy.c, feedbackFor('legacy', iris, { label: 'pwned-class' }));
     const good = feedbackFor('labeller', iris);
     await send(d.c, good);
@@ -94,6 +96,7 @@ describe('claims bound to enrolment', () => {
     expect(await violations('labeller', 'unknown-label')).toBe(1);
     expect(await violations('labeller', 'feature-count')).toBe(1);
     expect(await violations('labeller', 'unknown-release')).toBe(1);
+    expect(await violations('labeller', 'malformed')).toBe(1);
   });
 
   it('`edgeml hub token --model --channel --tags` binds the device and enrolment writes it to its config', async () => {
