@@ -14,6 +14,8 @@ export interface HubProcess {
   readonly httpUrl: string;
   /** True once the process has exited (crashed or killed). */
   exited(): boolean;
+  /** Rejects with the hub's last output when the process exits; race it against what a test waits for. */
+  readonly crashed: Promise<never>;
   output(): string;
   secrets(): Promise<{ hub: string; operator: string; admin: string }>;
   get(path: string): Promise<{ status: number; text: string }>;
@@ -44,12 +46,16 @@ export async function spawnHub(dataDir: string, timeoutMs = 60_000): Promise<Hub
       reject(new Error(`hub exited at start (code ${child.exitCode}):\n${out}`));
     });
   });
+  const crashed = exit.then(() => Promise.reject(new Error(`the hub process exited (code ${child.exitCode}, signal ${child.signalCode}):\n${out.slice(-3000)}`)));
+  // Observed here so that a hub killed at the end of a test is no unhandled rejection.
+  crashed.catch(() => undefined);
   const secrets = async () => JSON.parse(await readFile(join(dataDir, 'secrets.json'), 'utf8')) as { hub: string; operator: string; admin: string };
   return {
     child,
     brokerUrl: urls.broker,
     httpUrl: urls.api,
     exited: () => gone,
+    crashed,
     output: () => out,
     secrets,
     async get(path) {
