@@ -24,7 +24,7 @@ export interface BrokerOptions {
   /** PEM certificate and key: serve MQTT over TLS (mqtts). */
   tls?: { cert: string; key: string };
   limits?: Partial<BrokerLimits>;
-  /** A device broke a broker limit (its id, or the client id when it never authenticated). */
+  /** A client broke a broker limit: its device id (or user name), "(unauthenticated)" before it logged in. */
   onViolation?: (deviceId: string, violation: BrokerViolation, detail: string) => void;
 }
 

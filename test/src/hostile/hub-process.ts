@@ -48,7 +48,7 @@ export async function spawnHub(dataDir: string, timeoutMs = 60_000): Promise<Hub
   });
   const crashed = exit.then(() => Promise.reject(new Error(`the hub process exited (code ${child.exitCode}, signal ${child.signalCode}):\n${out.slice(-3000)}`)));
   // Observed here so that a hub killed at the end of a test is no unhandled rejection.
-  crashed.catch(() => undefined);
+  void crashed.catch(() => undefined);
   const secrets = async () => JSON.parse(await readFile(join(dataDir, 'secrets.json'), 'utf8')) as { hub: string; operator: string; admin: string };
   return {
     child,
