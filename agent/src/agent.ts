@@ -95,7 +95,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const presenceTopic = topics.presence(config.deviceId);
   const presence = (online: boolean): string => JSON.stringify({ deviceId: config.deviceId, online, at: now().toISOString() } satisfies Presence);
   const mqttOptions: IClientOptions = {
-    clientId: `edgeml-agent-${config.deviceId}`,
+    // The broker takes only the user name as client id (docs/PROTOCOL.md): no one takes over another's session.
+    clientId: config.broker.username ?? config.deviceId,
     // Reconnects are scheduled below, with jittered backoff; mqtt.js would retry every period in step.
     reconnectPeriod: 0,
     manualConnect: true,

@@ -31,7 +31,7 @@ export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
   } catch (e) {
     throw new EdgemlError('hub-unreachable', `cannot reach the hub at ${o.hubUrl}: ${(e as Error).message}`, { transient: true });
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string; username?: string; password?: string; brokerUrl?: string; rootKey?: string };
+  const body = (await res.json().catch(() => ({}))) as { error?: string; username?: string; password?: string; brokerUrl?: string; rootKey?: string; scope?: { model?: string | null; channel?: string | null; tags?: string[] | null } };
   if (!res.ok) throw userError('enroll-refused', `the hub refused enrolment (${res.status}): ${body.error ?? 'no reason given'}`);
   if (!body.username || !body.password || !body.brokerUrl || !body.rootKey) throw new EdgemlError('enroll-malformed', 'the hub answered enrolment without credentials');
   const dataDir = resolve(o.dataDir);
@@ -41,12 +41,14 @@ export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
   const config: AgentConfig = AgentConfigSchema.parse({
     deviceId: o.deviceId,
     dataDir,
-    model: o.model,
-    channel: o.channel ?? 'stable',
+    // What the operator bound the device to at the hub wins over what was asked for here.
+    model: body.scope?.model ?? o.model,
+    channel: body.scope?.channel ?? o.channel ?? 'stable',
     broker: { url: body.brokerUrl, username: body.username, password: body.password, ...(o.brokerCa ? { ca: resolve(o.brokerCa) } : {}) },
     rootKey,
     api: { host: o.api?.host ?? '127.0.0.1', port: o.api?.port ?? 0 },
     ...o.extra,
+    ...(body.scope?.tags ? { tags: body.scope.tags } : {}),
   });
   await mkdir(dirname(resolve(o.configPath)), { recursive: true });
   await writeFileAtomic(resolve(o.configPath), JSON.stringify(config, null, 2) + '\n', 0o600);

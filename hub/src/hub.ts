@@ -8,15 +8,18 @@ import { connect, type MqttClient } from 'mqtt';
 import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, loadReleaseSigner, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import type { BrokerLimits } from './broker/limits.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
-import { ingest } from './fleet/ingest.js';
 import { DurableStatusWriter } from './fleet/status-batch.js';
+import { ViolationLog } from './fleet/admission.js';
+import { DeviceIngest } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { PresenceTracker } from './fleet/presence.js';
 import { DesiredReleases } from './desired/desired.js';
 import { RolloutController } from './rollout/controller.js';
 import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
+import type { EnrolmentScope } from './registry/scope-store.js';
 import type { Identity } from './security/acl.js';
 import { checkSecret, hashSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
 import { startHubApi, type EnrollResponse } from './security/http.js';
@@ -47,6 +50,8 @@ export interface HubOptions {
    * Unset: MQTT chunks.
    */
   artifactBaseUrl?: string;
+  /** Size and rate limits of the embedded broker (docs/SECURITY.md); defaults in broker/limits.ts. */
+  brokerLimits?: Partial<BrokerLimits>;
   /** Directory of signing keys; default `<dataDir>/keys`, generated on first start. */
   keysDir?: string;
   log?: Logger;
@@ -71,7 +76,7 @@ export interface Hub {
   /** Bearer token for the HTTP API's release and rollout routes. */
   readonly adminToken: string;
   /** A one-time enrolment token for one device. */
-  createEnrollToken(ttlMs?: number): string;
+  createEnrollToken(ttlMs?: number, scope?: EnrolmentScope): string;
   close(): Promise<void>;
 }
 
@@ -135,10 +140,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const presence = new PresenceTracker(registry, log);
   undo.push({ name: 'presence', run: () => presence.stop() });
 
+  const metrics = hubMetrics(registry);
+  // Everything a device is refused, by the broker or by ingest, is counted and logged in one place.
+  const violations = new ViolationLog(log, metrics);
+
   try {
     let broker: EmbeddedBroker | undefined;
     if (!opts.brokerUrl) {
-      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
+      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, onViolation: (id, v, detail) => violations.report(id, v, detail), ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}), ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     }
     const brokerUrl = opts.brokerUrl ?? broker!.url;
     // An external broker outlives the hub: under a fixed client id with a persistent session it
@@ -146,7 +155,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // persistence, the broker) restarts, so no telemetry or feedback is acknowledged into the void.
     const external = Boolean(opts.brokerUrl);
     const mqtt: MqttClient = connect(brokerUrl, {
-      clientId: external ? HUB_USER : `edgeml-hub-${process.pid}-${Date.now()}`,
+      // The embedded broker takes `<user>:<anything>` as a second connection of one identity (acl.ts).
+      clientId: external ? HUB_USER : `${HUB_USER}:${process.pid}-${Date.now()}`,
       clean: !external,
       reconnectPeriod: 1000,
       // After start-up, a refused CONNACK (say, a broker restarted before its password file was
@@ -162,8 +172,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // again), then the hub's own client once its last messages are handled, then the registry.
     undo.push({ name: 'mqtt client', run: () => mqtt.endAsync(!mqtt.connected) });
     mqtt.on('error', (e) => log.warn('mqtt error', { error: e.message }));
-    const metrics = hubMetrics(registry);
-    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined));
+    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
     undo.push({ name: 'analysis', run: () => analysis.stop() });
     // An agent from before the presence topic leaves a status will fixed at its connect: it
     // would erase the version it installed since. Its last known status goes back on the
@@ -178,13 +187,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       mqtt.publishAsync(topic, JSON.stringify(restored), { qos: 1, retain: true }).catch((e: unknown) => log.warn('cannot restore a last known status', { deviceId: id, error: (e as Error).message }));
       return true;
     };
+    const devices = new DeviceIngest(registry, violations, statuses);
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
     mqtt.on('message', (topic, payload, packet) => {
       try {
         const seen = presence.observe(topic, payload, packet.retain);
         if (seen === 'presence') return;
         if (seen === 'will' && restoreLastKnown(topic, payload)) return;
-        const got = ingest(registry, log, topic, payload, statuses);
+        const got = devices.handle(topic, payload);
         if (!got) return metrics.rejected();
         metrics.ingested(got.kind, got.fresh);
         if (got.kind !== 'result') analysis.touch(got.deviceId);
@@ -244,7 +254,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           if (outcome === 'bad-token') return { status: 403, error: 'the enrolment token is unknown, used or expired' };
           if (outcome === 'device-exists') return { status: 409, error: `device "${req.deviceId}" is already enrolled` };
           log.info('device enrolled', { deviceId: req.deviceId });
-          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem };
+          const scope = registry.scopes.of(req.deviceId);
+          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem, ...(scope ? { scope } : {}) };
           return res;
         },
         handle: hubRoutes({
@@ -289,9 +300,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       adminToken: secrets.admin,
       rollback: (model, to) => pub.rollback(model, to),
       publish: async (input, o) => (await pub.publish(input, o)).rec,
-      createEnrollToken(ttlMs = 3_600_000) {
+      createEnrollToken(ttlMs = 3_600_000, scope) {
         const token = newSecret(32);
-        registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs));
+        registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs), scope);
         return token;
       },
       close: unwind,

@@ -8,10 +8,13 @@ export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from 
 export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';
 export { mayPublish, maySubscribe, type Identity } from './security/acl.js';
 export { HUB_USER, OPERATOR_USER } from './security/secrets.js';
-export { ingest, type Ingested } from './fleet/ingest.js';
+export { DeviceIngest, StatusWriter, MAX_PAYLOAD_BYTES, type Ingested } from './fleet/ingest.js';
+export { Admission, type Violation } from './fleet/admission.js';
+export { type EnrolmentScope } from './registry/scope-store.js';
 export { RolloutController } from './rollout/controller.js';
 export { RolloutPlanSchema, type Rollout, type RolloutPlan, type RolloutState } from './registry/rollout-store.js';
 export { FleetStore, type Health } from './registry/fleet-store.js';
-export { analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
+export { analyseDevice, DEVICE_ANALYSIS_WINDOW, type DeviceAnalysis } from './fleet/analytics.js';
+export { DEFAULT_BROKER_LIMITS, type BrokerLimits } from './broker/limits.js';
 export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';

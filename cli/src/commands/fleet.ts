@@ -202,7 +202,7 @@ async function connectBroker(o: FleetFlags): Promise<MqttClient> {
   const url = await brokerUrl(o);
   const creds = await credentials(o);
   try {
-    return await connectAsync(url, { ...creds, reconnectPeriod: 0, connectTimeout: 5000, clientId: `edgeml-fleet-${process.pid}-${Date.now()}`, ...(o.ca ? { ca: await readFile(o.ca, 'utf8') } : {}) });
+    return await connectAsync(url, { ...creds, reconnectPeriod: 0, connectTimeout: 5000, clientId: creds.username ? `${creds.username}:fleet-${process.pid}-${Date.now()}` : `edgeml-fleet-${process.pid}-${Date.now()}`, ...(o.ca ? { ca: await readFile(o.ca, 'utf8') } : {}) });
   } catch (e) {
     throw new EdgemlError('broker-unreachable', `cannot read the fleet from ${url}: ${(e as Error).message}`, { exitCode: 2 });
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createLogger, userError } from '@edgeml/core';
+import { createLogger, userError, validName } from '@edgeml/core';
 import { Registry, startHub, tokenHash, newSecret } from '@edgeml/hub';
 import { access } from 'node:fs/promises';
 import { parseDuration } from './sign.js';
@@ -55,7 +55,21 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
   await hub.close();
 }
 
-export async function hubToken(o: { dataDir: string; ttl: string; json?: boolean }): Promise<void> {
+/** A name flag, or a usage error naming it (not a stack trace). */
+function nameFlag(kind: string, value: string): string {
+  try {
+    return validName(kind, value);
+  } catch (e) {
+    throw userError('bad-usage', (e as Error).message);
+  }
+}
+
+export async function hubToken(o: { dataDir: string; ttl: string; json?: boolean; model?: string; channel?: string; tags?: string }): Promise<void> {
+  const scope = {
+    model: o.model === undefined ? null : nameFlag('model', o.model),
+    channel: o.channel === undefined ? null : nameFlag('channel', o.channel),
+    tags: o.tags === undefined ? null : o.tags.split(',').map((t) => t.trim()).filter(Boolean).map((t) => nameFlag('tag', t)),
+  };
   const file = resolve(o.dataDir, 'registry.sqlite');
   await access(file).catch(() => {
     throw userError('no-registry', `no hub registry at ${file}; start the hub once or pass --data-dir`);
@@ -65,8 +79,8 @@ export async function hubToken(o: { dataDir: string; ttl: string; json?: boolean
   try {
     const token = newSecret(32);
     const expires = new Date(Date.now() + ttlMs);
-    registry.addEnrollToken(tokenHash(token), expires);
-    if (o.json) printJson({ token, expires: expires.toISOString() });
+    registry.addEnrollToken(tokenHash(token), expires, scope);
+    if (o.json) printJson({ token, expires: expires.toISOString(), scope });
     else process.stdout.write(`${token}\n(one device, valid until ${expires.toISOString()})\n`);
   } finally {
     registry.close();

@@ -35,6 +35,9 @@ export function registerFleetCommands(program: Command): void {
     .description('create a one-time enrolment token for one device')
     .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
     .option('--ttl <duration>', 'how long the token is valid, e.g. 1h, 7d', '24h')
+    .option('--model <name>', 'bind the device to this model: the hub refuses what it reports for any other')
+    .option('--channel <name>', 'bind the device to this channel')
+    .option('--tags <t1,t2>', 'the tags rollouts target the device by; the tags its status claims are then ignored')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('../commands/hub.js')).hubToken(o));
 

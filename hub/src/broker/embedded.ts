@@ -1,9 +1,13 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { userError, type Logger } from '@edgeml/core';
-import { mayPublish, maySubscribe, type Identity } from '../security/acl.js';
+import { clientIdAllowed, mayPublish, mayRetain, maySubscribe, type Identity } from '../security/acl.js';
+import { DEFAULT_BROKER_LIMITS, PublishRate, watchPacketSizes, type BrokerLimits } from './limits.js';
 import { indexedMemoryPersistence } from './retained-index.js';
+
+/** What a device did that the broker refused or cut: counted by the hub per device. */
+export type BrokerViolation = 'client-id' | 'packet-too-large' | 'rate-limited' | 'retain-refused';
 
 export interface EmbeddedBroker {
   url: string;
@@ -19,11 +23,24 @@ export interface BrokerOptions {
   authenticate: (username: string, password: string) => Identity | undefined;
   /** PEM certificate and key: serve MQTT over TLS (mqtts). */
   tls?: { cert: string; key: string };
+  limits?: Partial<BrokerLimits>;
+  /** A client broke a broker limit: its device id (or user name), "(unauthenticated)" before it logged in. */
+  onViolation?: (deviceId: string, violation: BrokerViolation, detail: string) => void;
 }
 
 /** aedes inside the hub process: the zero-setup broker, with authentication and ACLs on. */
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const identities = new WeakMap<Client, Identity>();
+  const bySocket = new WeakMap<object, Identity>();
+  const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
+  const rate = new PublishRate(limits);
+  const violation = (who: Identity | undefined, fallback: string, v: BrokerViolation, detail: string) => {
+    try {
+      opts.onViolation?.(who?.role === 'device' ? who.deviceId : fallback, v, detail);
+    } catch (e) {
+      opts.log.error('counting a broker violation failed', { error: (e as Error).message });
+    }
+  };
   const broker = await Aedes.createBroker({
     persistence: indexedMemoryPersistence(),
     // aedes queues deliveries beyond `concurrency` in mqemitter, whose queue drains by recursion:
@@ -37,15 +54,40 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         done(err, false);
         return;
       }
+      if (!clientIdAllowed(username!, client.id)) {
+        // Taking another identity's client id would take over its session (and kick it off).
+        opts.log.warn('mqtt client id refused', { client: client.id, username });
+        violation(who, username!, 'client-id', `client id "${client.id.slice(0, 80)}" is not "${username}" or "${username}:..."`);
+        done(Object.assign(new Error('client id must be the user name'), { returnCode: 2 as const }), false);
+        return;
+      }
       identities.set(client, who);
+      bySocket.set(client.conn, who);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
       // A null client is the broker itself (last wills are checked here with their client).
       const who = client ? identities.get(client) : ({ role: 'hub' } as const);
-      if (who && mayPublish(who, packet.topic)) return done(null);
-      opts.log.warn('mqtt publish refused', { client: client?.id ?? null, topic: packet.topic });
-      done(new Error(`not allowed to publish to ${packet.topic}`));
+      if (!who || !mayPublish(who, packet.topic)) {
+        opts.log.warn('mqtt publish refused', { client: client?.id ?? null, topic: packet.topic });
+        return done(new Error(`not allowed to publish to ${packet.topic}`));
+      }
+      if (packet.retain && !mayRetain(who, packet.topic)) {
+        // Delivered, not kept: retained messages are what the broker holds in memory for good.
+        packet.retain = false;
+        violation(who, client?.id ?? '', 'retain-refused', packet.topic);
+      }
+      if (who.role !== 'device' || !client) return done(null);
+      const wait = rate.take(who.deviceId);
+      if (wait === undefined) {
+        violation(who, client.id, 'rate-limited', `more than ${limits.devicePublishRate}/s beyond a burst of ${limits.devicePublishBurst}`);
+        return done(new Error('publish rate limit exceeded'));
+      }
+      if (wait === 0) return done(null);
+      violation(who, client.id, 'rate-limited', `held ${Math.round(wait)} ms: over ${limits.devicePublishRate}/s beyond a burst of ${limits.devicePublishBurst}`);
+      // Holding the callback holds aedes' reading of this client's socket (it reads the next
+      // batch when this one is done): TCP pushes back, and the device's QoS 1 outbox waits.
+      setTimeout(() => done(null), wait);
     },
     authorizeSubscribe(client, sub, done) {
       const who = identities.get(client);
@@ -55,7 +97,20 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       done(null, null);
     },
   });
-  const server: Server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, broker.handle) : createServer(broker.handle);
+  const handle = (socket: Socket) => {
+    broker.handle(socket);
+    watchPacketSizes(
+      socket,
+      () => (bySocket.get(socket)?.role === 'device' ? limits.maxDevicePacketBytes : limits.maxPacketBytes),
+      (announced) => {
+        const who = bySocket.get(socket);
+        opts.log.warn('mqtt packet too large; disconnecting', { remote: socket.remoteAddress ?? null, bytes: announced });
+        violation(who, '(unauthenticated)', 'packet-too-large', `${announced} bytes announced`);
+        socket.destroy();
+      },
+    );
+  };
+  const server: Server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, handle) : createServer(handle);
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {

@@ -4,54 +4,92 @@ import {
   DeviceStatusSchema,
   FeedbackRecordSchema,
   TelemetrySchema,
-  describeZodError,
   deviceIdOfTopic,
+  describeZodError,
   type DeviceStatus,
   type Logger,
 } from '@edgeml/core';
 import type { Registry } from '../registry/registry.js';
+import { Admission, type Violation, type ViolationLog } from './admission.js';
 
 export type Ingested = { kind: 'status' | 'telemetry' | 'feedback' | 'result'; deviceId: string; fresh: boolean };
+type Kind = Ingested['kind'];
+
+/** Largest payload of each kind the hub parses; an honest agent stays far below. */
+export const MAX_PAYLOAD_BYTES: Record<Kind, number> = { status: 64 * 1024, telemetry: 4 << 20, feedback: 1 << 20, result: 64 * 1024 };
+
+const schemas: Record<Kind, z.ZodTypeAny> = { status: DeviceStatusSchema, telemetry: TelemetrySchema, feedback: FeedbackRecordSchema, result: CommandResultSchema };
+
+const kindOf = (topic: string): Kind | undefined =>
+  topic.endsWith('/status') ? 'status' : topic.endsWith('/telemetry') ? 'telemetry' : topic.endsWith('/feedback') ? 'feedback' : topic.endsWith('/cmd/result') ? 'result' : undefined;
 
 /**
- * Everything devices publish, into the registry. A payload that is not JSON, does not match
- * its schema, or names another device than its topic is logged and dropped: one bad device
- * must not stop the hub. Telemetry and feedback are stored by (device, record id), so a
- * record delivered twice counts once.
+ * Everything devices publish, into the registry. A payload too large, not JSON, not matching
+ * its schema, naming another device than its topic, or failing admission against what the hub
+ * knows (admission.ts) is dropped and counted against the device: one bad device must not stop
+ * the hub or mislead it. Telemetry and feedback are stored by (device, record id), so a record
+ * delivered twice counts once.
  */
-export function ingest(registry: Registry, log: Logger, topic: string, payload: Buffer, statuses: StatusWriter = new StatusWriter(registry, 0)): Ingested | undefined {
-  const deviceId = deviceIdOfTopic(topic);
-  if (!deviceId || payload.length === 0) return undefined;
-  const kind = topic.endsWith('/status') ? 'status' : topic.endsWith('/telemetry') ? 'telemetry' : topic.endsWith('/feedback') ? 'feedback' : topic.endsWith('/cmd/result') ? 'result' : undefined;
-  if (!kind) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(payload.toString('utf8'));
-  } catch {
-    log.warn(`ignoring a ${kind} message that is not JSON`, { topic });
-    return undefined;
+export class DeviceIngest {
+  private readonly admission: Admission;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly violations: ViolationLog,
+    private readonly statuses: StatusWriter = new StatusWriter(registry, 0),
+  ) {
+    this.admission = new Admission(registry);
   }
-  const schema: z.ZodTypeAny = { status: DeviceStatusSchema, telemetry: TelemetrySchema, feedback: FeedbackRecordSchema, result: CommandResultSchema }[kind];
-  const parsed = schema.safeParse(json);
-  if (!parsed.success || (parsed.data as { deviceId: string }).deviceId !== deviceId) {
-    log.warn(`ignoring a malformed ${kind} message`, { topic, error: parsed.success ? 'device id does not match the topic' : describeZodError(parsed.error) });
-    return undefined;
-  }
-  switch (kind) {
-    case 'status': {
-      statuses.add(DeviceStatusSchema.parse(parsed.data));
-      return { kind, deviceId, fresh: true };
+
+  handle(topic: string, payload: Buffer): Ingested | undefined {
+    const deviceId = deviceIdOfTopic(topic);
+    const kind = kindOf(topic);
+    if (!deviceId || !kind || payload.length === 0) return undefined;
+    const refuse = (v: Violation, detail: string): undefined => {
+      this.violations.report(deviceId, v, `${kind}: ${detail}`);
+      return undefined;
+    };
+    if (payload.length > MAX_PAYLOAD_BYTES[kind]) return refuse('too-large', `${payload.length} bytes, at most ${MAX_PAYLOAD_BYTES[kind]}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return refuse('not-json', 'not JSON');
     }
-    case 'telemetry':
-      return { kind, deviceId, fresh: registry.fleet.addTelemetry(TelemetrySchema.parse(parsed.data)) };
-    case 'feedback':
-      return { kind, deviceId, fresh: registry.fleet.addFeedback(FeedbackRecordSchema.parse(parsed.data)) };
-    case 'result': {
-      const r = CommandResultSchema.parse(parsed.data);
-      const m = /^rollout-(\d+)-bench/.exec(r.requestId);
-      const rollout = m ? registry.rollouts.get(Number(m[1])) : undefined;
-      if (rollout) registry.fleet.addBenchmark(rollout.model, rollout.version, deviceId, r.ok ? { ok: 1, ...r.result } : { ok: 0, error: r.error ?? 'failed' });
-      return { kind, deviceId, fresh: true };
+    const parsed = schemas[kind].safeParse(json);
+    if (!parsed.success) return refuse('malformed', describeZodError(parsed.error));
+    if ((parsed.data as { deviceId: string }).deviceId !== deviceId) return refuse('wrong-device', 'the device id in the body is not the topic');
+    const scope = this.registry.scopes.of(deviceId);
+    switch (kind) {
+      case 'status': {
+        const claimed = DeviceStatusSchema.parse(parsed.data);
+        const a = this.admission.status(claimed, scope);
+        if (!a.ok) return refuse(a.violation, a.detail);
+        // Stored with the enrolled tags, and counted: a device claiming tags it was not given.
+        if (a.claim) this.violations.report(deviceId, a.claim, `status claims tags ${JSON.stringify(claimed.tags).slice(0, 120)}`);
+        this.statuses.add(a.value);
+        return { kind, deviceId, fresh: true };
+      }
+      case 'telemetry': {
+        const a = this.admission.telemetry(TelemetrySchema.parse(parsed.data), scope);
+        if (!a.ok) return refuse(a.violation, a.detail);
+        return { kind, deviceId, fresh: this.registry.fleet.addTelemetry(a.value) };
+      }
+      case 'feedback': {
+        const a = this.admission.feedback(FeedbackRecordSchema.parse(parsed.data), scope);
+        if (!a.ok) return refuse(a.violation, a.detail);
+        return { kind, deviceId, fresh: this.registry.fleet.addFeedback(a.value) };
+      }
+      case 'result': {
+        const r = CommandResultSchema.parse(parsed.data);
+        const m = /^rollout-(\d+)-bench/.exec(r.requestId);
+        const rollout = m ? this.registry.rollouts.get(Number(m[1])) : undefined;
+        // Only a canary of that rollout may answer its benchmark.
+        if (rollout && rollout.devices.canary.includes(deviceId)) {
+          this.registry.fleet.addBenchmark(rollout.model, rollout.version, deviceId, r.ok ? { ok: 1, ...r.result } : { ok: 0, error: r.error ?? 'failed' });
+        }
+        return { kind, deviceId, fresh: true };
+      }
     }
   }
 }
@@ -68,12 +106,22 @@ export class StatusWriter {
   constructor(
     private readonly registry: Registry,
     private readonly delayMs = 20,
+    private readonly log?: Logger,
   ) {}
 
   add(s: DeviceStatus): void {
     this.pending.set(s.deviceId, s);
     if (this.delayMs === 0) return this.flush();
-    this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+    this.timer ??= setTimeout(() => this.flushSafely(), this.delayMs);
+  }
+
+  private flushSafely(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      // A timer must not throw: the batch is lost, the next statuses are written.
+      this.log?.error('writing device statuses failed', { error: (e as Error).message });
+    }
   }
 
   flush(): void {

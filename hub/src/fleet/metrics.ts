@@ -8,6 +8,14 @@ export function hubMetrics(registry: Registry) {
   const ingested = new Counter({ name: 'edgeml_hub_ingested_total', help: 'Device messages stored, by kind', labelNames: ['kind'], registers: [prom] });
   const duplicates = new Counter({ name: 'edgeml_hub_duplicates_total', help: 'Telemetry and feedback records received again and ignored', labelNames: ['kind'], registers: [prom] });
   const rejected = new Counter({ name: 'edgeml_hub_rejected_total', help: 'Device messages dropped as malformed', registers: [prom] });
+  // Labelled by device: only authenticated devices publish under their own id, so the label set
+  // is bounded by the enrolled fleet.
+  const violations = new Counter({
+    name: 'edgeml_hub_device_violations_total',
+    help: 'Device messages refused by the hub or its broker, by device and reason (docs/SECURITY.md)',
+    labelNames: ['device', 'reason'],
+    registers: [prom],
+  });
   new Gauge({
     name: 'edgeml_devices',
     help: 'Devices by model, version, state and health',
@@ -43,6 +51,7 @@ export function hubMetrics(registry: Registry) {
   return {
     ingested: (kind: string, fresh: boolean) => (fresh ? ingested.inc({ kind }) : duplicates.inc({ kind })),
     rejected: () => rejected.inc(),
+    violation: (device: string, reason: string) => violations.inc({ device, reason }),
     render: async () => ({ contentType: prom.contentType, body: await prom.metrics() }),
   };
 }

@@ -15,10 +15,10 @@ export class DurableStatusWriter extends StatusWriter {
 
   constructor(
     private readonly store: Registry,
-    private readonly log: Logger,
+    private readonly logger: Logger,
     private readonly batchMs = 20,
   ) {
-    super(store, batchMs);
+    super(store, batchMs, logger);
   }
 
   override add(s: DeviceStatus): void {
@@ -37,7 +37,7 @@ export class DurableStatusWriter extends StatusWriter {
       // A version a device rolled back or refused is recorded as bad for that device.
       for (const s of batch) if (s.failedVersion !== null && s.model) this.store.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
     } catch (e) {
-      this.log.error('cannot store device statuses; retrying', { devices: batch.length, error: (e as Error).message });
+      this.logger.error('cannot store device statuses; retrying', { devices: batch.length, error: (e as Error).message });
       for (const s of batch) if (!this.#pending.has(s.deviceId)) this.#pending.set(s.deviceId, s);
       this.#timer ??= setTimeout(() => this.flush(), RETRY_MS);
     }
@@ -53,7 +53,7 @@ export class DurableStatusWriter extends StatusWriter {
     try {
       this.store.upsertDevices(batch);
     } catch (e) {
-      this.log.error('cannot store the last device statuses', { devices: batch.length, error: (e as Error).message });
+      this.logger.error('cannot store the last device statuses', { devices: batch.length, error: (e as Error).message });
     }
   }
 }

@@ -19,7 +19,10 @@ export interface Health {
   drift: number | null;
   driftByFeature: number[];
   evicted: number;
+  /** Records merged into these figures. */
   telemetryRecords: number;
+  /** Stored records left out because they do not fit the layout (bad rows from before admission checks). */
+  skippedRecords: number;
 }
 
 export interface HealthQuery {
@@ -28,6 +31,47 @@ export interface HealthQuery {
   devices?: readonly string[];
   /** Only records received after this instant (ISO). */
   since?: string;
+  /** Merge at most this many of the newest telemetry records (default DEFAULT_HEALTH_WINDOW). */
+  limit?: number;
+}
+
+/** Telemetry records one health figure merges at most: enough for a fleet's recent minutes. */
+export const DEFAULT_HEALTH_WINDOW = 10_000;
+
+interface StoredTelemetry {
+  requests: number;
+  rows_served: number;
+  errors: number;
+  evicted: number;
+  latency_json: string;
+  features_json: string;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * A stored record's latency buckets and feature histograms, or undefined when they do not have
+ * the fixed bucket layout and `layout`'s histogram sizes (when given), or hold anything but counts.
+ */
+function readStored(r: StoredTelemetry, layout: number[] | undefined): { latency: number[]; features: number[][] } | undefined {
+  if (![r.requests, r.rows_served, r.errors, r.evicted].every(isCount)) return undefined;
+  let latency: unknown;
+  let features: unknown;
+  try {
+    latency = JSON.parse(r.latency_json);
+    features = JSON.parse(r.features_json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(latency) || latency.length !== LATENCY_BUCKETS_MS.length + 1 || !latency.every(isCount)) return undefined;
+  if (!Array.isArray(features) || (layout && features.length !== layout.length)) return undefined;
+  const hist: number[][] = [];
+  for (const [j, f] of features.entries()) {
+    const h = (f as { histogram?: unknown } | null)?.histogram;
+    if (!Array.isArray(h) || !h.every(isCount) || (layout && h.length !== layout[j])) return undefined;
+    hist.push(h as number[]);
+  }
+  return { latency: latency as number[], features: hist };
 }
 
 export class FleetStore {
@@ -76,29 +120,37 @@ export class FleetStore {
       else where.push(`device_id IN (${q.devices.map(() => '?').join(',')})`), args.push(...q.devices);
     }
     const telemetryWhere = q.since ? [...where, 'received_at > ?'] : where;
-    const rows = this.db.prepare(`SELECT requests, rows_served, errors, evicted, latency_json, features_json FROM telemetry WHERE ${telemetryWhere.join(' AND ')}`).all(...args, ...(q.since ? [q.since] : [])) as {
-      requests: number;
-      rows_served: number;
-      errors: number;
-      evicted: number;
-      latency_json: string;
-      features_json: string;
-    }[];
+    // The newest records only: the cost of one analysis must not grow with everything stored.
+    const limit = q.limit ?? DEFAULT_HEALTH_WINDOW;
+    const rows = this.db
+      .prepare(`SELECT requests, rows_served, errors, evicted, latency_json, features_json FROM telemetry WHERE ${telemetryWhere.join(' AND ')} ORDER BY received_at DESC LIMIT ?`)
+      .all(...args, ...(q.since ? [q.since] : []), limit) as StoredTelemetry[];
     const buckets = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
     let requests = 0;
     let served = 0;
     let errors = 0;
     let evicted = 0;
+    let used = 0;
+    let skipped = 0;
+    // The layout every record must have to be merged: the release's, else the first good record's.
+    let layout: number[] | undefined = reference?.expected.map((e) => e.length);
     let histograms: number[][] | undefined;
     for (const r of rows) {
+      const rec = readStored(r, layout);
+      if (!rec) {
+        // Stored before admission checks existed (or by hand): skip it, never crash on it.
+        skipped++;
+        continue;
+      }
+      layout ??= rec.features.map((f) => f.length);
+      used++;
       requests += r.requests;
       served += r.rows_served;
       errors += r.errors;
       evicted += r.evicted;
-      (JSON.parse(r.latency_json) as number[]).forEach((c, i) => (buckets[i]! += c));
-      const features = JSON.parse(r.features_json) as { histogram: number[] }[];
-      histograms ??= features.map((f) => f.histogram.map(() => 0));
-      features.forEach((f, j) => f.histogram.forEach((c, b) => (histograms![j]![b] = (histograms![j]![b] ?? 0) + c)));
+      rec.latency.forEach((c, i) => (buckets[i]! += c));
+      histograms ??= layout.map((n) => new Array<number>(n).fill(0));
+      rec.features.forEach((h, j) => h.forEach((c, b) => (histograms![j]![b]! += c)));
     }
     const feedbackWhere = q.since ? [...where, 'at > ?'] : where;
     const fb = this.db.prepare(`SELECT COUNT(*) AS n, SUM(correct) AS ok FROM feedback WHERE ${feedbackWhere.join(' AND ')}`).get(...args, ...(q.since ? [q.since] : [])) as { n: number; ok: number | null };
@@ -115,7 +167,8 @@ export class FleetStore {
       drift: observed && driftByFeature.length ? Math.max(...driftByFeature) : null,
       driftByFeature,
       evicted,
-      telemetryRecords: rows.length,
+      telemetryRecords: used,
+      skippedRecords: skipped,
     };
   }
 

@@ -161,4 +161,14 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 10,
+    name: 'enrolment scopes; telemetry indexed by device and arrival for bounded analysis',
+    sql: `
+      ALTER TABLE enroll_tokens ADD COLUMN scope_json TEXT;
+      ALTER TABLE device_credentials ADD COLUMN scope_json TEXT;
+      CREATE INDEX telemetry_recent ON telemetry (model, version, received_at);
+      CREATE INDEX telemetry_device_recent ON telemetry (device_id, model, version, received_at);
+    `,
+  },
 ];

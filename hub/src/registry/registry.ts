@@ -7,6 +7,7 @@ import { FleetStore } from './fleet-store.js';
 import { RolloutStore } from './rollout-store.js';
 import { DesiredStore } from './desired-store.js';
 import { LivenessStore } from './liveness-store.js';
+import { ScopeStore, type EnrolmentScope } from './scope-store.js';
 
 export interface VersionRecord {
   model: string;
@@ -91,7 +92,11 @@ export class Registry {
     this.rollouts = new RolloutStore(this.db);
     this.desired = new DesiredStore(this.db, (what, error) => this.corrupt(what, error));
     this.liveness = new LivenessStore(this.db);
+    this.scopes = new ScopeStore(this.db);
   }
+
+  /** The model, channel and tags each device was enrolled for. */
+  readonly scopes: ScopeStore;
 
   readonly rollouts: RolloutStore;
   /** What each model channel and device should run now. */
@@ -243,8 +248,9 @@ export class Registry {
   }
 
   /** A one-time enrolment token (its hash), valid until `expiresAt`. */
-  addEnrollToken(hash: string, expiresAt: Date): void {
+  addEnrollToken(hash: string, expiresAt: Date, scope?: EnrolmentScope): void {
     this.db.prepare('INSERT INTO enroll_tokens (token_hash, expires_at) VALUES (?, ?)').run(hash, expiresAt.toISOString());
+    if (scope) this.scopes.setTokenScope(hash, scope);
   }
 
   /**
@@ -258,6 +264,7 @@ export class Registry {
       if (this.db.prepare('SELECT 1 FROM device_credentials WHERE device_id = ?').get(deviceId)) return 'device-exists';
       this.db.prepare('UPDATE enroll_tokens SET used_at = ?, device_id = ? WHERE token_hash = ?').run(now.toISOString(), deviceId, hash);
       this.db.prepare('INSERT INTO device_credentials (device_id, secret_hash, created_at) VALUES (?, ?, ?)').run(deviceId, secretHash, now.toISOString());
+      this.scopes.copyToDevice(hash, deviceId);
       return 'ok';
     })();
   }

@@ -15,6 +15,7 @@ const health = (over: Partial<Health>): Health => ({
   driftByFeature: [],
   evicted: 0,
   telemetryRecords: 1,
+  skippedRecords: 0,
   ...over,
 });
 

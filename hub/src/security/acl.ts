@@ -8,6 +8,23 @@ import { TOPIC_ROOT } from '@edgeml/core';
 
 export type Identity = { role: 'hub' } | { role: 'operator' } | { role: 'device'; deviceId: string };
 
+/**
+ * The client id a user name may connect with: the user name itself, or the user name, a colon
+ * and any suffix (a second connection of the same identity, e.g. `edgeml-hub:1234-99`). User
+ * names never contain a colon, so no client can take over the session of another identity
+ * (MQTT gives a new connection with a taken client id the old one's place).
+ */
+export function clientIdAllowed(username: string, clientId: string): boolean {
+  return clientId === username || clientId.startsWith(`${username}:`);
+}
+
+/** Devices may retain only their status and presence: the broker keeps one of each per device. */
+export function mayRetain(who: Identity, topic: string): boolean {
+  if (who.role !== 'device') return who.role === 'hub';
+  const own = `${TOPIC_ROOT}/devices/${who.deviceId}/`;
+  return topic === `${own}status` || topic === `${own}presence`;
+}
+
 export function mayPublish(who: Identity, topic: string): boolean {
   if (who.role === 'hub') return true;
   if (who.role === 'operator') return false;

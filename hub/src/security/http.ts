@@ -16,6 +16,8 @@ export interface EnrollResponse {
   password: string;
   brokerUrl: string;
   rootKey: string;
+  /** What the operator bound the device to (`hub token --model/--channel/--tags`), for its config. */
+  scope?: { model: string | null; channel: string | null; tags: string[] | null };
 }
 
 export interface HubApiOptions {

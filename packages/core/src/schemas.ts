@@ -133,21 +133,25 @@ export const DeviceStatusSchema = z.object({
   deviceId: name,
   online: z.boolean(),
   /** `active` once a version is committed and serving; otherwise the update step under way. */
-  state: z.string(),
-  model: z.string().nullable(),
+  state: z.string().max(64),
+  model: name.nullable(),
   version: z.number().int().nullable(),
-  sha256: z.string().nullable(),
+  sha256: z.string().max(64).nullable(),
   previousVersion: z.number().int().nullable(),
   health: z.enum(['ok', 'degraded', 'failed', 'unknown']),
-  lastError: z.string().nullable(),
+  /** Cut, not refused: a long error message is still worth seeing. */
+  lastError: z.string().max(65_536).transform((e) => e.slice(0, 2_048)).nullable(),
   /** The version the last failed update tried to install (rolled back or refused). */
   failedVersion: z.number().int().nullable().default(null),
-  /** Device labels for targeting rollouts (from its config). */
-  tags: z.array(z.string()).default([]),
+  /**
+   * Device labels for targeting rollouts (from its config). The hub targets by the tags the
+   * operator gave at enrolment when there are any (docs/SECURITY.md): these are a claim.
+   */
+  tags: z.array(z.string().max(64)).max(32).default([]),
   /** Recent serving figures, so a plain MQTT client sees health without the hub. */
-  p95Ms: z.number().nullable().default(null),
-  requests: z.number().int().nonnegative().default(0),
-  updatedAt: z.string(),
+  p95Ms: finite.nullable().default(null),
+  requests: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+  updatedAt: z.string().max(64),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
 

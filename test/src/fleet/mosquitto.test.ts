@@ -29,7 +29,7 @@ const ids = () => fleet.map((a) => a.id);
 const as = (user: string, extra: IClientOptions = {}): IClientOptions => ({ username: user, password: mq.users.get(user)!, clientId: `test-${user}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 0, ...extra });
 
 beforeAll(async () => {
-  mq = await startMosquitto({ [HUB_USER]: newPassword(), [OPERATOR_USER]: newPassword() });
+  mq = await startMosquitto({ [HUB_USER]: newPassword(), [OPERATOR_USER]: newPassword(), intruder: newPassword() });
   t = await startExternalHub(mq);
   c = await irisModel();
   const v1 = await publishV(t, c);
@@ -88,14 +88,15 @@ describe('the fleet on an external Mosquitto broker', () => {
   it('refuses a device that publishes a release or another device\'s status (the retained topics stay as they were)', async () => {
     const releaseTopic = topics.release('iris', 'stable');
     const victim = topics.status('fleet-01');
-    const release = await retained(releaseTopic, HUB_USER);
+    // Read as a device: with the client id bound to the user name, reading as edgeml-hub would take over the hub's session.
+    const release = await retained(releaseTopic, 'intruder');
     const status = await retained(victim, OPERATOR_USER);
     expect(JSON.parse(release!).signed.model).toBe('iris');
     expect(JSON.parse(status!).deviceId).toBe('fleet-01');
     const forged = { ...JSON.parse(status!), version: 999, state: 'failed', health: 'failing' };
 
     // MQTT 3.1.1: Mosquitto acknowledges the publish and drops it; nothing changes.
-    const device = await connectAsync(mq.url, as('fleet-09'));
+    const device = await connectAsync(mq.url, as('intruder'));
     await device.publishAsync(releaseTopic, JSON.stringify({ signed: { forged: true }, signatures: [] }), { qos: 1, retain: true });
     await device.publishAsync(victim, JSON.stringify(forged), { qos: 1, retain: true });
     await device.publishAsync(topics.telemetry('fleet-01'), '{}', { qos: 1 });
@@ -105,15 +106,15 @@ describe('the fleet on an external Mosquitto broker', () => {
     await device.subscribeAsync([topics.allStatuses(), topics.command('fleet-01'), topics.allFleetDevices()], { qos: 1 });
     await new Promise((r) => setTimeout(r, 500));
     await device.endAsync();
-    expect(seen.every((tp) => tp === topics.status('fleet-09'))).toBe(true);
+    expect(seen.every((tp) => tp === topics.status('intruder'))).toBe(true);
 
     // MQTT 5: the refusal is explicit (PUBACK reason 0x87, not authorised).
-    const device5 = await connectAsync(mq.url, as('fleet-09', { protocolVersion: 5 }));
+    const device5 = await connectAsync(mq.url, as('intruder', { protocolVersion: 5 }));
     await expect(device5.publishAsync(releaseTopic, 'forged', { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x87 });
     await expect(device5.publishAsync(victim, JSON.stringify(forged), { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x87 });
     await device5.endAsync();
 
-    expect(await retained(releaseTopic, HUB_USER)).toBe(release);
+    expect(await retained(releaseTopic, 'intruder')).toBe(release);
     expect(await retained(victim, OPERATOR_USER)).toBe(status);
     expect(t.hub.registry.listDevices().find((d) => d.id === 'fleet-01')!.version).not.toBe(999);
     // The operator account reads statuses but may not publish them.

@@ -77,4 +77,4 @@ export async function spawnTestAgent(t: TestHub, id: string, extra?: Record<stri
 }
 
 /** An MQTT client with the hub's own rights: what an attacker who owns the broker could send. */
-export const privilegedClientOptions = (t: TestHub) => ({ ...t.hub.hubCredentials, clientId: `privileged-${Date.now()}` });
+export const privilegedClientOptions = (t: TestHub) => ({ ...t.hub.hubCredentials, clientId: `${t.hub.hubCredentials.username}:privileged-${Date.now()}` });

@@ -45,6 +45,16 @@ pattern read edgeml/v1/artifacts/+/+
 pattern readwrite edgeml/v1/devices/%u/#
 `;
 
+/**
+ * The broker limits of docs/EXTERNAL-BROKER.md's mosquitto.conf, word for word (a test checks
+ * they agree): Mosquitto's form of the embedded broker's client-id rule and packet-size limit.
+ */
+export const MOSQUITTO_LIMITS = `# Client id = user name: no client takes over another's session (the hub's included).
+use_username_as_clientid true
+# Refuse packets over 16 MiB (the largest artifact chunk plus headroom); the client is disconnected.
+max_packet_size 16777216
+`;
+
 const PACKAGE_HINT = 'install the Debian package `mosquitto` (apt-get install -y mosquitto; CI installs it from .ci/apt-packages)';
 
 /** The absolute path of a program on PATH or in the sbin folders Debian puts mosquitto in. */
@@ -105,6 +115,8 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Extra lines for mosquitto.conf. */
   config?: string[];
+  /** Default true: the limits of MOSQUITTO_LIMITS. False runs Mosquitto as it was configured before them. */
+  limits?: boolean;
 }
 
 /** A strong random password, as enrolment would issue (192 bits). */
@@ -142,6 +154,7 @@ export async function startMosquitto(users: Record<string, string>, opts: Mosqui
       // The hub's session receives every device's telemetry and feedback: after an outage the
       // whole fleet flushes its outboxes at once, beyond the default queue of 1000 messages.
       'max_queued_messages 100000',
+      ...(opts.limits === false ? [] : MOSQUITTO_LIMITS.trim().split('\n')),
       // Started as root (a CI container), Mosquitto would switch to the `mosquitto` user and
       // could not read these files in a 0700 temp dir; as any other user this line is ignored.
       'user root',

@@ -33,7 +33,7 @@ const grantedQos = (c: MqttClient, topic: string, qos: 0 | 1 = 1) =>
 
 /** The retained payload on a topic, as a trusted reader sees it now. */
 async function retained(topic: string): Promise<string | undefined> {
-  const reader = await connect({ ...t.hub.hubCredentials, clientId: `reader-${Date.now()}` });
+  const reader = await connect({ ...t.hub.hubCredentials, clientId: `${t.hub.hubCredentials.username}:reader-${Date.now()}` });
   const got = new Promise<string | undefined>((resolve) => {
     reader.on('message', (tp, p) => tp === topic && resolve(p.toString()));
     setTimeout(() => resolve(undefined), 500);
@@ -95,7 +95,7 @@ describe('broker authentication and ACLs', () => {
     const before = await retained(topics.release('iris', 'stable'));
     expect(before).toBeDefined();
     const c = await enroll('acl-rogue');
-    const rogue = await connect({ clientId: 'rogue', username: c.broker.username, password: c.broker.password });
+    const rogue = await connect({ clientId: c.broker.username!, username: c.broker.username, password: c.broker.password });
     // The broker drops the connection of a client that publishes where it may not.
     await attempt(rogue, topics.release('iris', 'stable'), '{"forged":true}');
     expect(await retained(topics.release('iris', 'stable'))).toBe(before);
@@ -107,7 +107,7 @@ describe('broker authentication and ACLs', () => {
       await untilStatus(agent, 'victim active', (s) => s.state === 'active');
       await waitFor('victim in registry', () => t.hub.registry.listDevices().find((d) => d.id === 'acl-victim' && d.state === 'active'), 5000);
       const c = await enroll('acl-liar');
-      const liar = await connect({ clientId: 'liar', username: c.broker.username, password: c.broker.password });
+      const liar = await connect({ clientId: c.broker.username!, username: c.broker.username, password: c.broker.password });
       const forged = { ...agent.status(), state: 'failed', health: 'failed' };
       await attempt(liar, topics.status('acl-victim'), JSON.stringify(forged));
       await new Promise((r) => setTimeout(r, 300));
@@ -120,7 +120,7 @@ describe('broker authentication and ACLs', () => {
 
   it("lets a device read releases and its own topics, but not other devices'", async () => {
     const c = await enroll('acl-reader');
-    const dev = await connect({ clientId: 'reader-dev', username: c.broker.username, password: c.broker.password });
+    const dev = await connect({ clientId: c.broker.username!, username: c.broker.username, password: c.broker.password });
     const granted = (topic: string) => grantedQos(dev, topic);
     expect(await granted(topics.release('iris', 'stable'))).toBe(1);
     expect(await granted('edgeml/v1/devices/acl-reader/cmd')).toBe(1);
@@ -130,7 +130,7 @@ describe('broker authentication and ACLs', () => {
   });
 
   it('gives operators read-only access to statuses', async () => {
-    const op = await connect({ clientId: 'op', ...t.hub.operator });
+    const op = await connect({ clientId: `${t.hub.operator.username}:op`, ...t.hub.operator });
     expect(await grantedQos(op, topics.allStatuses(), 0)).toBe(0);
     expect(await grantedQos(op, 'edgeml/v1/devices/+/cmd', 0)).toBe(128);
   });

@@ -107,7 +107,7 @@ export class SimAgent {
   start(connectTimeoutMs: number): Promise<void> {
     const d = this.device;
     const options: IClientOptions = {
-      clientId: `edgeml-agent-${d.id}`,
+      clientId: d.username,
       username: d.username,
       password: d.password,
       // One connection per device for the whole run: a reconnect would blur the figures.
