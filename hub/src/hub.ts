@@ -2,10 +2,10 @@
  * The hub: registry, artifact store, signing keys, an MQTT client (to its embedded broker or an
  * external one), the release publisher, the device-status ingest and the enrolment API.
  */
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { createLogger, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { createLogger, joinEnrollToken, rootFingerprint, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
@@ -15,8 +15,11 @@ import { RolloutController } from './rollout/controller.js';
 import { buildRelease, signRelease, type ReleaseInput } from './release/manifest.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { Identity } from './security/acl.js';
-import { checkSecret, hashSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
-import { startHubApi, type EnrollResponse } from './security/http.js';
+import { authorizeRequest } from './security/api-auth.js';
+import { checkSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
+import { lockRegistryFiles, makeDataDir } from './security/data-dir.js';
+import { enrollHandler } from './security/enroll.js';
+import { startHubApi } from './security/http.js';
 import { HUB_USER, OPERATOR_USER, loadOrCreateSecrets } from './security/secrets.js';
 import { ArtifactStore } from './store/artifacts.js';
 
@@ -38,6 +41,8 @@ export interface HubOptions {
   /** HTTP API (enrolment); 0 picks a free port, undefined starts none. */
   httpPort?: number;
   httpHost?: string;
+  /** Serve the HTTP API over HTTPS with this PEM certificate and key. */
+  httpsTls?: { cert: string; key: string };
   /**
    * Base URL devices download artifacts from (`<base>/v1/artifacts/<sha256>`, served by this
    * hub's API or mirrored to any HTTP server or object store); `self` is this hub's API URL.
@@ -67,8 +72,10 @@ export interface Hub {
   readonly rollouts: RolloutController;
   /** Bearer token for the HTTP API's release and rollout routes. */
   readonly adminToken: string;
-  /** A one-time enrolment token for one device. */
+  /** A one-time enrolment token for one device: `<secret>.<root key fingerprint>`. */
   createEnrollToken(ttlMs?: number): string;
+  /** sha256 of the root public key: what enrolment tokens pin. */
+  readonly rootFingerprint: string;
   close(): Promise<void>;
 }
 
@@ -84,11 +91,12 @@ async function loadOrCreateKeys(dir: string, log: Logger): Promise<ReleaseSigner
 
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? createLogger({ name: 'hub' });
-  await mkdir(opts.dataDir, { recursive: true });
+  await makeDataDir(opts.dataDir);
   const keysDir = opts.keysDir ?? join(opts.dataDir, 'keys');
   const signer = await loadOrCreateKeys(keysDir, log);
   const secrets = await loadOrCreateSecrets(opts.dataDir);
   const registry = new Registry(join(opts.dataDir, 'registry.sqlite'));
+  await lockRegistryFiles(opts.dataDir);
   const store = new ArtifactStore(join(opts.dataDir, 'artifacts'));
 
   const authenticate = (username: string, password: string): Identity | undefined => {
@@ -197,19 +205,12 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         host: opts.httpHost ?? '127.0.0.1',
         port: opts.httpPort,
         log,
-        enroll: (req) => {
-          const password = newSecret();
-          const outcome = registry.enrollDevice(tokenHash(req.token), req.deviceId, hashSecret(password), new Date());
-          if (outcome === 'bad-token') return { status: 403, error: 'the enrolment token is unknown, used or expired' };
-          if (outcome === 'device-exists') return { status: 409, error: `device "${req.deviceId}" is already enrolled` };
-          log.info('device enrolled', { deviceId: req.deviceId });
-          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem };
-          return res;
-        },
+        ...(opts.httpsTls ? { tls: opts.httpsTls } : {}),
+        enroll: enrollHandler({ registry, signer: () => signer, brokerUrl: publicBrokerUrl, log }),
         handle: hubRoutes({
           registry,
           controller,
-          adminToken: secrets.admin,
+          authorize: (req, path) => authorizeRequest(req, path, { adminSecret: secrets.admin, tokens: registry.tokens }),
           publish: (input, o) => hub.publish(input, o),
           rollback: (model, to) => hub.rollback(model, to),
           fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
@@ -274,8 +275,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       createEnrollToken(ttlMs = 3_600_000) {
         const token = newSecret(32);
         registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs));
-        return token;
+        return joinEnrollToken(token, rootFingerprint(signer.rootPublicKeyPem));
       },
+      rootFingerprint: rootFingerprint(signer.rootPublicKeyPem),
       async close() {
         await controller.stop();
         analysis.stop();

@@ -15,3 +15,5 @@ export { FleetStore, type Health } from './registry/fleet-store.js';
 export { analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
 export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';
+export { newApiToken, apiTokenId, actionOf, type ApiAction } from './security/api-auth.js';
+export { apiTokenKinds, type ApiTokenKind, type ApiTokenRecord, type DeviceIdentityRecord } from './registry/token-store.js';

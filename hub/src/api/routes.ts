@@ -1,6 +1,7 @@
 /**
  * The hub's HTTP API for people and CI: publish a release, run and steer rollouts, roll back,
- * read the fleet. Everything but /metrics needs the admin bearer token.
+ * read the fleet. Everything but /metrics and artifacts needs a bearer token of a kind that
+ * may do it (security/api-auth.ts).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -9,7 +10,6 @@ import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError } from '@edgeml/core';
 import type { RolloutController } from '../rollout/controller.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
-import { sameSecret } from '../security/credentials.js';
 import { readJson, send } from '../security/http.js';
 import type { PublishInput } from '../hub.js';
 
@@ -36,7 +36,8 @@ export const PublishRequestSchema = z.object({
 export interface HubOps {
   registry: Registry;
   controller: RolloutController;
-  adminToken: string;
+  /** undefined when the request may go on, else the refusal to send. */
+  authorize(req: IncomingMessage, path: string): { status: number; error: string } | undefined;
   publish(input: PublishInput, opts: { stage: boolean; fingerprint?: string }): Promise<VersionRecord>;
   rollback(model: string, to?: number): Promise<VersionRecord>;
   fleet(): unknown;
@@ -76,9 +77,9 @@ export function hubRoutes(ops: HubOps): (req: IncomingMessage, res: ServerRespon
       return true;
     }
     if (!path.startsWith('/v1/') || path === '/v1/enroll') return false;
-    const auth = req.headers.authorization ?? '';
-    if (!sameSecret(auth, `Bearer ${ops.adminToken}`)) {
-      send(res, 401, { error: 'missing or wrong admin token (Authorization: Bearer ...)' });
+    const denied = ops.authorize(req, path);
+    if (denied) {
+      send(res, denied.status, { error: denied.error });
       return true;
     }
     try {

@@ -5,6 +5,7 @@ import type { DeviceStatus, SignedRelease } from '@edgeml/core';
 import { migrations } from './migrations.js';
 import { FleetStore } from './fleet-store.js';
 import { RolloutStore } from './rollout-store.js';
+import { TokenStore, securityMigrations } from './token-store.js';
 
 export interface VersionRecord {
   model: string;
@@ -85,14 +86,18 @@ export class Registry {
     this.migrate();
     this.fleet = new FleetStore(this.db);
     this.rollouts = new RolloutStore(this.db);
+    this.tokens = new TokenStore(this.db);
   }
+
+  /** API tokens by kind and revoked device ids. */
+  readonly tokens: TokenStore;
 
   readonly rollouts: RolloutStore;
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
     const applied = new Set((this.db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id));
-    for (const m of migrations) {
+    for (const m of [...migrations, ...securityMigrations].sort((a, b) => a.id - b.id)) {
       if (applied.has(m.id)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);

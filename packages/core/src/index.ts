@@ -30,3 +30,16 @@ export {
 } from './verify.js';
 export { readJsonFile, loadAgentConfig } from './config.js';
 export * from './fleet-schemas.js';
+export {
+  rootFingerprint,
+  joinEnrollToken,
+  splitEnrollToken,
+  normalizeFingerprint,
+  signEnrollment,
+  verifyEnrollResponse,
+  isReservedDeviceId,
+  EnrollmentDocSchema,
+  EnrollResponseSchema,
+  type EnrollmentDoc,
+  type EnrollResponse,
+} from './enrollment.js';
