@@ -3,6 +3,7 @@
  * external one), the release publisher, the device-status ingest and the enrolment API.
  */
 import { access } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger, joinEnrollToken, rootFingerprint, sha256Hex, userError, generateKeyDir, loadReleaseSigner, topics, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
@@ -16,6 +17,7 @@ import { buildRelease, signRelease, type ReleaseInput } from './release/manifest
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { Identity } from './security/acl.js';
 import { authorizeRequest } from './security/api-auth.js';
+import { chainRoutes, deviceRoutes } from './security/device-routes.js';
 import { checkSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
 import { lockRegistryFiles, makeDataDir } from './security/data-dir.js';
 import { enrollHandler } from './security/enroll.js';
@@ -76,6 +78,8 @@ export interface Hub {
   createEnrollToken(ttlMs?: number): string;
   /** sha256 of the root public key: what enrolment tokens pin. */
   readonly rootFingerprint: string;
+  /** Remove a device's credentials, drop its connection (embedded broker) and block its id. */
+  revokeDevice(deviceId: string): Promise<{ existed: boolean; disconnected: number }>;
   close(): Promise<void>;
 }
 
@@ -200,6 +204,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     controller.start();
 
     const publicBrokerUrl = opts.publicBrokerUrl ?? brokerUrl;
+    const authorize = (req: IncomingMessage, path: string) => authorizeRequest(req, path, { adminSecret: secrets.admin, tokens: registry.tokens });
     if (opts.httpPort !== undefined) {
       api = await startHubApi({
         host: opts.httpHost ?? '127.0.0.1',
@@ -207,16 +212,19 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         log,
         ...(opts.httpsTls ? { tls: opts.httpsTls } : {}),
         enroll: enrollHandler({ registry, signer: () => signer, brokerUrl: publicBrokerUrl, log }),
-        handle: hubRoutes({
+        handle: chainRoutes(
+          deviceRoutes({ registry, authorize, revoke: (id) => hub.revokeDevice(id) }),
+          hubRoutes({
           registry,
           controller,
-          authorize: (req, path) => authorizeRequest(req, path, { adminSecret: secrets.admin, tokens: registry.tokens }),
+          authorize,
           publish: (input, o) => hub.publish(input, o),
           rollback: (model, to) => hub.rollback(model, to),
           fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
           metrics: () => metrics.render(),
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
-        }),
+          }),
+        ),
       });
       log.info('hub API listening', { url: api.url });
     }
@@ -278,6 +286,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         return joinEnrollToken(token, rootFingerprint(signer.rootPublicKeyPem));
       },
       rootFingerprint: rootFingerprint(signer.rootPublicKeyPem),
+      async revokeDevice(deviceId) {
+        const { existed } = registry.tokens.revokeDevice(deviceId, new Date());
+        const disconnected = broker?.disconnectDevice(deviceId) ?? 0;
+        // An empty retained message clears its last status, so no fleet view keeps showing it.
+        await mqtt.publishAsync(topics.status(deviceId), '', { qos: 1, retain: true });
+        log.warn('device revoked', { deviceId, existed, disconnected });
+        return { existed, disconnected };
+      },
       async close() {
         await controller.stop();
         analysis.stop();

@@ -41,4 +41,22 @@ export function registerSecurityCommands(program: Command): void {
     .option('--channel <name>', 'the channel the device follows')
     .option('--json', 'print the verdict as JSON')
     .action(async (o) => (await import('../commands/sign.js')).verify(o));
+
+  const device = program.command('device').description('device identities at the hub: list, revoke, unblock');
+  const deviceFlags = (c: Command) =>
+    c
+      .option('--hub <url>', 'a running hub\'s HTTP API (an admin token); without it, the registry in --data-dir is changed directly')
+      .option('--token <token>', 'hub admin token (default: EDGEML_HUB_TOKEN, or the hub data dir on this machine)')
+      .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+      .option('--json', 'print JSON');
+  deviceFlags(device.command('list').description('every enrolled or revoked device id')).action(async (o) => (await import('../commands/device.js')).deviceList(o));
+  deviceFlags(
+    device
+      .command('revoke')
+      .description('remove a device\'s credentials, drop its connection and block its id from enrolling again')
+      .argument('<id>'),
+  ).action(async (id: string, o) => (await import('../commands/device.js')).deviceRevoke(id, o));
+  deviceFlags(device.command('unblock').description('let a revoked device id enrol again').argument('<id>')).action(async (id: string, o) =>
+    (await import('../commands/device.js')).deviceUnblock(id, o),
+  );
 }

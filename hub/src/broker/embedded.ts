@@ -8,6 +8,8 @@ import { indexedMemoryPersistence } from './retained-index.js';
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /** Drop every connection authenticated as this device (after revocation); returns how many. */
+  disconnectDevice(deviceId: string): number;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,8 @@ export interface BrokerOptions {
 /** aedes inside the hub process: the zero-setup broker, with authentication and ACLs on. */
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const identities = new WeakMap<Client, Identity>();
+  // Authenticated device connections, so a revoked device can be cut off at once.
+  const devices = new Set<Client>();
   const broker = await Aedes.createBroker({
     persistence: indexedMemoryPersistence(),
     // aedes queues deliveries beyond `concurrency` in mqemitter, whose queue drains by recursion:
@@ -38,6 +42,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         return;
       }
       identities.set(client, who);
+      if (who.role === 'device') devices.add(client);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -66,11 +71,24 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
+  broker.on('clientDisconnect', (client) => devices.delete(client));
   broker.on('clientError', (client, err) => opts.log.debug('mqtt client error', { client: client.id, error: err.message }));
   opts.log.info('embedded MQTT broker listening', { host, port, tls: Boolean(opts.tls) });
   return {
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
     port,
+    disconnectDevice(deviceId) {
+      let n = 0;
+      for (const client of [...devices]) {
+        const who = identities.get(client);
+        if (who?.role === 'device' && who.deviceId === deviceId) {
+          devices.delete(client);
+          client.close();
+          n++;
+        }
+      }
+      return n;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
