@@ -23,6 +23,7 @@ import { startApi } from './serve/http.js';
 import { Reporter } from './telemetry/reporter.js';
 import { Predictor } from './serve/predictor.js';
 import { StateStore, otherSlot, type AgentState } from './state/store.js';
+import { readSeenKeyVersion, recordKeyVersion } from './state/key-version.js';
 import { downloadsDir, loadSlot, runUpdate, slotEnvelope, stagedEnvelopePath, type UpdateContext } from './update/machine.js';
 
 export interface AgentOptions {
@@ -48,6 +49,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const rootPublicKeyPem = await readFile(config.rootKey, 'utf8');
   const store = new StateStore(config.dataDir);
   const state: AgentState = await store.load();
+  let seenKeyVersion = await readSeenKeyVersion(config.dataDir);
   const predictor = new Predictor();
   const aborter = new AbortController();
   let health: DeviceStatus['health'] = 'unknown';
@@ -175,6 +177,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         rootPublicKeyPem,
         now: now(),
         seenVersion: state.highestSeenVersion,
+        seenKeyVersion,
         model: config.model,
         channel: config.channel,
         ...(activeCreated ? { activeCreated } : {}),
@@ -195,6 +198,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
     const { release } = verified;
     const envelope = input as SignedRelease;
+    const keyVersion = verified.releaseKey.version ?? 0;
+    if (keyVersion > seenKeyVersion) {
+      await recordKeyVersion(config.dataDir, keyVersion);
+      seenKeyVersion = keyVersion;
+    }
     // A rollback directive goes back to an older version; the highest seen stays where it is.
     state.highestSeenVersion = Math.max(state.highestSeenVersion, release.version);
     await writeFileAtomic(stagedEnvelopePath(config.dataDir, release.artifact.sha256), JSON.stringify(envelope));

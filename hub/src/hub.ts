@@ -18,6 +18,7 @@ import { Registry, type VersionRecord } from './registry/registry.js';
 import type { Identity } from './security/acl.js';
 import { authorizeRequest } from './security/api-auth.js';
 import { chainRoutes, deviceRoutes } from './security/device-routes.js';
+import { LiveSigner } from './security/signer.js';
 import { checkSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
 import { lockRegistryFiles, makeDataDir } from './security/data-dir.js';
 import { enrollHandler } from './security/enroll.js';
@@ -97,7 +98,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? createLogger({ name: 'hub' });
   await makeDataDir(opts.dataDir);
   const keysDir = opts.keysDir ?? join(opts.dataDir, 'keys');
-  const signer = await loadOrCreateKeys(keysDir, log);
+  // Checked before every signature: a `keys rotate` reaches a running hub.
+  const keys = new LiveSigner(keysDir, await loadOrCreateKeys(keysDir, log), log);
+  const signer = keys.current();
   const secrets = await loadOrCreateSecrets(opts.dataDir);
   const registry = new Registry(join(opts.dataDir, 'registry.sqlite'));
   await lockRegistryFiles(opts.dataDir);
@@ -182,7 +185,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       const now = new Date();
       // The old release, signed anew as a directive: newer than anything the device runs.
       const signed = { ...prev.envelope.signed, created: now.toISOString(), expires: new Date(now.getTime() + 365 * 86_400_000).toISOString(), rollback: true };
-      return signRelease(signed, signer);
+      return signRelease(signed, keys.current());
     };
     const controller = new RolloutController({
       registry,
@@ -211,7 +214,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         port: opts.httpPort,
         log,
         ...(opts.httpsTls ? { tls: opts.httpsTls } : {}),
-        enroll: enrollHandler({ registry, signer: () => signer, brokerUrl: publicBrokerUrl, log }),
+        warnings: () => [keys.warning()].filter((w): w is string => w !== undefined),
+        enroll: enrollHandler({ registry, signer: () => keys.current(), brokerUrl: publicBrokerUrl, log }),
         handle: chainRoutes(
           deviceRoutes({ registry, authorize, revoke: (id) => hub.revokeDevice(id) }),
           hubRoutes({
@@ -221,7 +225,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           publish: (input, o) => hub.publish(input, o),
           rollback: (model, to) => hub.rollback(model, to),
           fleet: () => registry.listDevices().map((d) => ({ ...d, analysis: analyseDevice(registry, d.id) })),
-          metrics: () => metrics.render(),
+          metrics: async () => {
+            const m = await metrics.render();
+            return { ...m, body: m.body + keys.metrics() };
+          },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
           }),
         ),
@@ -259,7 +266,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         const sha = sha256Hex(input.artifact);
         const base = opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl;
         const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
-        const envelope: SignedRelease = signRelease(release, signer);
+        const envelope: SignedRelease = signRelease(release, keys.current());
         await store.put(input.artifact);
         const rec = registry.addVersion({
           model: release.model,

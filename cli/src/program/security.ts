@@ -9,11 +9,15 @@ export function registerSecurityCommands(program: Command): void {
     .description('write a root key pair, a release key pair and the root-signed release-key document')
     .requiredOption('--dir <dir>', 'key directory (private keys are written with mode 0600)')
     .option('--force', 'overwrite keys that already exist')
+    .option('--lifetime <duration>', 'how long the release key is valid, e.g. 90d', '365d')
+    .option('--root-dir <dir>', 'write the root private key here instead (offline media); --dir then holds only what the hub needs')
     .action(async (o) => (await import('../commands/keys.js')).keysGenerate(o));
   keys
     .command('rotate')
     .description('replace the release key, signed by the root key in the same directory; devices need no change')
-    .requiredOption('--dir <dir>', 'key directory holding root.key')
+    .requiredOption('--dir <dir>', 'key directory (the hub\'s)')
+    .option('--lifetime <duration>', 'how long the new release key is valid, e.g. 90d', '365d')
+    .option('--root-dir <dir>', 'where root.key is, when it is kept apart from --dir')
     .action(async (o) => (await import('../commands/keys.js')).keysRotate(o));
 
   program

@@ -22,6 +22,8 @@ export interface HubApiOptions {
   host: string;
   port: number;
   log: Logger;
+  /** Said on every answer (header `x-edgeml-warning`), e.g. a release key about to expire. */
+  warnings?: () => string[];
   /** PEM certificate and key: serve HTTPS instead of HTTP. */
   tls?: { cert: string; key: string };
   enroll: (req: EnrollRequest) => EnrollResponse | { error: string; status: number };
@@ -53,6 +55,8 @@ export async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise
 export async function startHubApi(opts: HubApiOptions): Promise<{ url: string; close(): Promise<void> }> {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
+    const warnings = opts.warnings?.() ?? [];
+    if (warnings.length) res.setHeader('x-edgeml-warning', warnings);
     void (async () => {
       if (req.method === 'POST' && path === '/v1/enroll') {
         const parsed = EnrollRequestSchema.safeParse(await readJson(req));

@@ -14,6 +14,8 @@ export {
   rotateReleaseKey,
   readKeyPair,
   loadReleaseSigner,
+  loadReleaseSignerSync,
+  type KeyOptions,
   keyFiles,
   type KeyPair,
   type ReleaseSigner,

@@ -99,6 +99,8 @@ export const ReleaseKeyDocSchema = z.object({
   publicKey: z.string(),
   created: z.string(),
   expires: z.string(),
+  /** Raised by every rotation: agents refuse a key document older than the newest they have seen. */
+  version: z.number().int().nonnegative().optional(),
 });
 export type ReleaseKeyDoc = z.infer<typeof ReleaseKeyDocSchema>;
 
