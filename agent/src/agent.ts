@@ -106,6 +106,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       return reporter.feedback(fb);
     },
     ...(config.api.token ? { token: config.api.token } : {}),
+    ...(config.api.allowedHosts ? { allowedHosts: config.api.allowedHosts } : {}),
   });
   await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
 

@@ -45,3 +45,4 @@ export {
   type EnrollmentDoc,
   type EnrollResponse,
 } from './enrollment.js';
+export { FLOAT32_MAX, fitsFloat32, float32Problem } from './float32.js';
