@@ -2,7 +2,7 @@
  * The hub's side of enrolment: spend a one-time token, store the new device's password hash,
  * and answer with a signed word on the device id and broker URL (see core's enrollment.ts).
  */
-import { signEnrollment, splitEnrollToken, type EnrollResponse, type Logger, type ReleaseSigner } from '@edgeml/core';
+import { errorMessage, signEnrollment, splitEnrollToken, type EnrollResponse, type Logger, type ReleaseSigner } from '@edgeml/core';
 import type { Registry } from '../registry/registry.js';
 import { hashSecret, newSecret, tokenHash } from './credentials.js';
 import type { EnrollRequest } from './http.js';
@@ -24,12 +24,19 @@ export function enrollHandler(d: EnrollDeps): (req: EnrollRequest) => EnrollResp
     if (d.registry.tokens.isBlocked(req.deviceId)) {
       return { status: 409, error: `device id "${req.deviceId}" was revoked; unblock it with \`edgeml device unblock ${req.deviceId}\` before enrolling it again` };
     }
+    // The signer first: if the key files are unusable the token is not spent on a failed answer.
+    let signer: ReleaseSigner;
+    try {
+      signer = d.signer();
+    } catch (e) {
+      d.log.error('cannot sign an enrolment answer', { error: errorMessage(e) });
+      return { status: 503, error: `the hub cannot sign right now: ${errorMessage(e)}` };
+    }
     const password = newSecret();
     const outcome = d.registry.enrollDevice(tokenHash(secret), req.deviceId, hashSecret(password), now);
     if (outcome === 'bad-token') return { status: 403, error: 'the enrolment token is unknown, used or expired' };
     if (outcome === 'device-exists') return { status: 409, error: `device "${req.deviceId}" is already enrolled` };
     d.log.info('device enrolled', { deviceId: req.deviceId });
-    const signer = d.signer();
     const signed = signEnrollment({ type: 'enrollment', deviceId: req.deviceId, brokerUrl: d.brokerUrl, nonce: req.nonce ?? '', created: now.toISOString() }, signer);
     return { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: d.brokerUrl, rootKey: signer.rootPublicKeyPem, ...signed };
   };
