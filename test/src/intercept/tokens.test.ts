@@ -101,6 +101,16 @@ describe('HTTP API tokens by kind', () => {
     expect(list.stdout).not.toContain(token.split('.')[1]!);
   });
 
+  it('revokes an unused enrolment token', async () => {
+    const r = await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--json']);
+    const { token } = JSON.parse(r.stdout) as { token: string };
+    const revoked = await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--revoke', token]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const res = await fetch(`${hub.apiUrl}/v1/enroll`, { method: 'POST', body: JSON.stringify({ token: token.split('.')[0], deviceId: 'late-dev' }) });
+    expect(res.status).toBe(403);
+    expect((await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--revoke', token])).code).toBe(2);
+  });
+
   it('refuses an unknown kind as bad usage', async () => {
     const r = await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--kind', 'root']);
     expect(r.code).toBe(2);
