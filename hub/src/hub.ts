@@ -294,8 +294,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       },
       rootFingerprint: rootFingerprint(signer.rootPublicKeyPem),
       async revokeDevice(deviceId) {
-        const { existed } = registry.tokens.revokeDevice(deviceId, new Date());
+        // Cut it off first (its last will suppressed), write what it said before, then forget it.
         const disconnected = broker?.disconnectDevice(deviceId) ?? 0;
+        statuses.flush();
+        const { existed } = registry.tokens.revokeDevice(deviceId, new Date());
         // An empty retained message clears its last status, so no fleet view keeps showing it.
         await mqtt.publishAsync(topics.status(deviceId), '', { qos: 1, retain: true });
         log.warn('device revoked', { deviceId, existed, disconnected });

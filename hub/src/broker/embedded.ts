@@ -28,6 +28,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const identities = new WeakMap<Client, Identity>();
   // Authenticated device connections, so a revoked device can be cut off at once.
   const devices = new Set<Client>();
+  // Connections cut off by revocation: nothing more from them, not even their last will.
+  const cutOff = new WeakSet<Client>();
   const broker = await Aedes.createBroker({
     persistence: indexedMemoryPersistence(),
     // aedes queues deliveries beyond `concurrency` in mqemitter, whose queue drains by recursion:
@@ -48,7 +50,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     authorizePublish(client, packet, done) {
       // A null client is the broker itself (last wills are checked here with their client).
       const who = client ? identities.get(client) : ({ role: 'hub' } as const);
-      if (who && mayPublish(who, packet.topic)) return done(null);
+      if (who && !(client && cutOff.has(client)) && mayPublish(who, packet.topic)) return done(null);
       opts.log.warn('mqtt publish refused', { client: client?.id ?? null, topic: packet.topic });
       done(new Error(`not allowed to publish to ${packet.topic}`));
     },
@@ -83,6 +85,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         const who = identities.get(client);
         if (who?.role === 'device' && who.deviceId === deviceId) {
           devices.delete(client);
+          cutOff.add(client);
           client.close();
           n++;
         }

@@ -64,6 +64,10 @@ describe('device revocation', () => {
       /Bad username or password|Not authorized/i,
     );
 
+    // Its last will did not bring it back into the fleet.
+    const fleet = await fetch(`${hub.apiUrl}/v1/fleet`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(((await fleet.json()) as { id: string }[]).map((d) => d.id)).not.toContain('lost-1');
+
     const listed = await edgeml(['device', 'list', '--data-dir', hub.dataDir, '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     const entry = (JSON.parse(listed.stdout) as { id: string; revokedAt: string | null; online: boolean }[]).find((d) => d.id === 'lost-1');
