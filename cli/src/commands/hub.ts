@@ -53,7 +53,7 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
     ...(o.artifactBaseUrl ? { artifactBaseUrl: o.artifactBaseUrl } : {}),
     ...(o.keys ? { keysDir: resolve(o.keys) } : {}),
   });
-  process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')}\n`);
+  process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')} (sha256:${hub.rootFingerprint})\n`);
   await untilSignal();
   log.info('stopping');
   await hub.close();
