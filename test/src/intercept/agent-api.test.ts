@@ -34,9 +34,9 @@ beforeAll(async () => {
   t = await startTestHub();
   await publishModel(t.hub, await irisModel());
   agent = await spawnTestAgent(t, 'api-dev');
-  await waitFor('the agent serving v1', () => (t.hub.registry.getDevice('api-dev')?.state === 'active' && t.hub.registry.getDevice('api-dev')?.version === 1 ? true : undefined), 90_000, 100);
+  await waitFor('the agent serving v1', () => (t.hub.registry.getDevice('api-dev')?.state === 'active' && t.hub.registry.getDevice('api-dev')?.version === 1 ? true : undefined), 240_000, 100);
   url = await agent.apiUrl();
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await agent?.stop();
@@ -93,8 +93,8 @@ describe('Host and Origin at the agent API', () => {
     await agent.stop();
     await writeFileAtomic(configPath, JSON.stringify({ ...config, api: { ...config.api, allowedHosts: ['kiosk.local'] } }), 0o600);
     agent = await spawnTestAgent(t, 'api-dev');
-    url = await waitFor('the restarted API', () => agent.apiUrl().catch(() => undefined), 60_000, 100);
+    url = await waitFor('the restarted API', () => agent.apiUrl().catch(() => undefined), 180_000, 100);
     expect((await post('/v1/predict', { row: ok }, { host: 'kiosk.local', origin: 'http://kiosk.local' })).status).not.toBe(403);
     expect((await post('/v1/predict', { row: ok }, { host: 'other.local' })).status).toBe(403);
-  });
+  }, 300_000);
 });

@@ -80,7 +80,7 @@ async function token(hub: HubProcess): Promise<string> {
 
 function enroll(hubUrl: string, tok: string, id: string, extra: string[] = []) {
   const agentDir = join(dir, 'devices', id);
-  return edgeml(['agent', 'enroll', '--hub', hubUrl, '--token', tok, '--device-id', id, '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json'), ...extra]).then((r) => ({
+  return edgeml(['agent', 'enroll', '--hub', hubUrl, '--token', tok, '--device-id', id, '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json'), '--api-port', '0', ...extra]).then((r) => ({
     ...r,
     agentDir,
   }));

@@ -32,7 +32,7 @@ export async function spawnHub(dataDir: string, extra: string[] = []): Promise<H
     child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
     child.once('exit', (code) => reject(new Error(`hub exited (${code}) before it was ready:\n${out}`)));
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
   try {
     const { broker, api } = await ready;
     return {

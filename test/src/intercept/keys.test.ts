@@ -75,15 +75,15 @@ describe('release keys', () => {
 
     const token = JSON.parse((await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--keys', keys(), '--json'])).stdout) as { token: string };
     const agentDir = join(dir, 'device');
-    const enrolled = await edgeml(['agent', 'enroll', '--hub', hub.apiUrl, '--token', token.token, '--device-id', 'key-dev', '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json')]);
+    const enrolled = await edgeml(['agent', 'enroll', '--hub', hub.apiUrl, '--token', token.token, '--device-id', 'key-dev', '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json'), '--api-port', '0']);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     agent = await spawnAgent({ id: 'key-dev', dir: agentDir, configPath: join(agentDir, 'agent.json') });
 
     const r = await release('v1');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning from the hub: the release key expires at .* \(in 20 days\)/);
-    await waitFor('the device on v1', async () => ((await fleetEntry('key-dev'))?.version === 1 ? true : undefined), 90_000, 250);
-  });
+    await waitFor('the device on v1', async () => ((await fleetEntry('key-dev'))?.version === 1 ? true : undefined), 240_000, 250);
+  }, 480_000);
 
   it('signs with a rotated key without a restart, and the agent then refuses a release signed by the old key', async () => {
     // What an attacker holding the rotated-out key has.
@@ -110,7 +110,7 @@ describe('release keys', () => {
       registry.close();
     }
     expect(v2.releaseKey.signed.version).toBe(2);
-    await waitFor('the device on v2', async () => ((await fleetEntry('key-dev'))?.version === 2 ? true : undefined), 90_000, 250);
+    await waitFor('the device on v2', async () => ((await fleetEntry('key-dev'))?.version === 2 ? true : undefined), 240_000, 250);
     expect(JSON.parse(await readFile(join(dir, 'device', 'release-key-version.json'), 'utf8'))).toEqual({ version: 2 });
 
     // v3, validly signed by the old release key, which the root once vouched for and has not expired.
@@ -125,8 +125,8 @@ describe('release keys', () => {
     const refused = await waitFor('the agent to refuse the old-key release', async () => {
       const d = await fleetEntry('key-dev');
       return d?.lastError?.includes('superseded-key') ? d : undefined;
-    }, 90_000, 250);
+    }, 240_000, 250);
     expect(refused.version).toBe(2);
     expect(refused.lastError).toContain('release key version 1 was replaced by version 2');
-  });
+  }, 600_000);
 });

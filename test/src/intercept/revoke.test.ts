@@ -24,7 +24,7 @@ async function token(): Promise<string> {
 
 async function enroll(id: string) {
   const agentDir = join(dir, 'devices', id);
-  const r = await edgeml(['agent', 'enroll', '--hub', hub.apiUrl, '--token', await token(), '--device-id', id, '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json')]);
+  const r = await edgeml(['agent', 'enroll', '--hub', hub.apiUrl, '--token', await token(), '--device-id', id, '--model', 'iris', '--data-dir', agentDir, '--config', join(agentDir, 'agent.json'), '--api-port', '0']);
   return { ...r, agentDir, configPath: join(agentDir, 'agent.json') };
 }
 
@@ -38,7 +38,7 @@ beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('intercept-revoke'));
   hub = await spawnHub(join(dir, 'hub'));
   admin = (JSON.parse(await readFile(join(hub.dataDir, 'secrets.json'), 'utf8')) as { admin: string }).admin;
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   await agent?.stop();
@@ -52,14 +52,14 @@ describe('device revocation', () => {
     expect(e.code, e.stderr).toBe(0);
     const config = JSON.parse(await readFile(e.configPath, 'utf8')) as { broker: { url: string; username: string; password: string } };
     agent = await spawnAgent({ id: 'lost-1', dir: e.agentDir, configPath: e.configPath });
-    await waitFor('the agent to come online', async () => ((await devices()).find((d) => d.id === 'lost-1')?.online ? true : undefined), 90_000, 250);
+    await waitFor('the agent to come online', async () => ((await devices()).find((d) => d.id === 'lost-1')?.online ? true : undefined), 240_000, 250);
 
     const r = await edgeml(['device', 'revoke', 'lost-1', '--hub', hub.apiUrl, '--data-dir', hub.dataDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('revoked lost-1: credentials removed, 1 connection(s) dropped');
 
     // Dropped: the agent reconnects on its own and is refused with its old password.
-    await waitFor('the agent to be refused at reconnect', () => (/"msg":"mqtt authentication refused"[^\n]*"username":"lost-1"/.test(hub.output()) ? true : undefined), 60_000, 250);
+    await waitFor('the agent to be refused at reconnect', () => (/"msg":"mqtt authentication refused"[^\n]*"username":"lost-1"/.test(hub.output()) ? true : undefined), 120_000, 250);
     await expect(connectAsync(config.broker.url, { username: config.broker.username, password: config.broker.password, reconnectPeriod: 0, connectTimeout: 20_000 })).rejects.toThrow(
       /Bad username or password|Not authorized/i,
     );
@@ -84,7 +84,7 @@ describe('device revocation', () => {
     expect(unblock.code, unblock.stderr).toBe(0);
     const fresh = await enroll('lost-1');
     expect(fresh.code, fresh.stderr).toBe(0);
-  });
+  }, 480_000);
 
   it('refuses device management with a token that is not admin', async () => {
     const r = await edgeml(['hub', 'token', '--data-dir', hub.dataDir, '--kind', 'operator', '--json']);
