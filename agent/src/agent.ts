@@ -20,6 +20,7 @@ import { backoffMs } from './update/retry.js';
 import { downloadsDir, type UpdateContext } from './update/machine.js';
 import { Updater } from './update/updater.js';
 import { readdir, rm } from 'node:fs/promises';
+import { readSeenKeyVersion, recordKeyVersion } from './state/key-version.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -50,6 +51,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (swept) log.info('removed temp files of interrupted writes', { count: swept });
   const store = new StateStore(config.dataDir, log);
   const state: AgentState = await store.load(() => rebuildState(config.dataDir, check));
+  let seenKeyVersion = await readSeenKeyVersion(config.dataDir);
   const predictor = new Predictor();
   const aborter = new AbortController();
   const faults = createFaults(config.faultPoint, log);
@@ -128,6 +130,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     health: () => ({ status: predictor.active ? 'ok' : 'no-model', ...status() }),
     onFeedback: (fb) => reporter.feedback(fb),
     ...(config.api.token ? { token: config.api.token } : {}),
+    ...(config.api.allowedHosts ? { allowedHosts: config.api.allowedHosts } : {}),
   });
   await writeFileAtomic(join(config.dataDir, 'api.json'), JSON.stringify({ url: api.url, pid: process.pid }) + '\n');
 
@@ -151,6 +154,15 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     policy,
     signal: aborter.signal,
     publishStatus,
+    keyVersion: {
+      seen: () => seenKeyVersion,
+      // Once a rotated key has been seen, releases signed by the key it replaced are refused for good.
+      record: async (v) => {
+        if (v <= seenKeyVersion) return;
+        await recordKeyVersion(config.dataDir, v);
+        seenKeyVersion = v;
+      },
+    },
     onFault: (reason) => {
       if (fault === reason) return;
       fault = reason;

@@ -2,10 +2,11 @@
  * The hub: registry, artifact store, signing keys, an MQTT client (to its embedded broker or an
  * external one), the release publisher, the device-status ingest and the enrolment API.
  */
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, loadReleaseSigner, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
+import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, joinEnrollToken, loadReleaseSigner, rootFingerprint, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import type { BrokerLimits } from './broker/limits.js';
@@ -21,8 +22,13 @@ import { Publisher, type PublishInput, type PublishOptions } from './release/pub
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { EnrolmentScope } from './registry/scope-store.js';
 import type { Identity } from './security/acl.js';
-import { checkSecret, hashSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
-import { startHubApi, type EnrollResponse } from './security/http.js';
+import { authorizeRequest } from './security/api-auth.js';
+import { chainRoutes, deviceRoutes } from './security/device-routes.js';
+import { LiveSigner } from './security/signer.js';
+import { checkSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
+import { lockRegistryFiles, makeDataDir } from './security/data-dir.js';
+import { enrollHandler } from './security/enroll.js';
+import { startHubApi } from './security/http.js';
 import { HUB_USER, OPERATOR_USER, loadOrCreateSecrets } from './security/secrets.js';
 import { ArtifactStore } from './store/artifacts.js';
 
@@ -44,6 +50,8 @@ export interface HubOptions {
   /** HTTP API (enrolment); 0 picks a free port, undefined starts none. */
   httpPort?: number;
   httpHost?: string;
+  /** Serve the HTTP API over HTTPS with this PEM certificate and key. */
+  httpsTls?: { cert: string; key: string };
   /**
    * Base URL devices download artifacts from (`<base>/v1/artifacts/<sha256>`, served by this
    * hub's API or mirrored to any HTTP server or object store); `self` is this hub's API URL.
@@ -75,8 +83,12 @@ export interface Hub {
   readonly rollouts: RolloutController;
   /** Bearer token for the HTTP API's release and rollout routes. */
   readonly adminToken: string;
-  /** A one-time enrolment token for one device. */
+  /** A one-time enrolment token for one device: `<secret>.<root key fingerprint>`, bound to `scope`. */
   createEnrollToken(ttlMs?: number, scope?: EnrolmentScope): string;
+  /** sha256 of the root public key: what enrolment tokens pin. */
+  readonly rootFingerprint: string;
+  /** Remove a device's credentials, drop its connection (embedded broker) and block its id. */
+  revokeDevice(deviceId: string): Promise<{ existed: boolean; disconnected: number }>;
   close(): Promise<void>;
 }
 
@@ -103,12 +115,15 @@ async function loadOrCreateKeys(dir: string, log: Logger): Promise<ReleaseSigner
 
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? createLogger({ name: 'hub' });
-  await mkdir(opts.dataDir, { recursive: true });
+  await makeDataDir(opts.dataDir);
   const keysDir = opts.keysDir ?? join(opts.dataDir, 'keys');
-  const signer = await loadOrCreateKeys(keysDir, log);
+  // Checked before every signature: a `keys rotate` reaches a running hub.
+  const keys = new LiveSigner(keysDir, await loadOrCreateKeys(keysDir, log), log);
+  const signer = keys.current();
   const secrets = await loadOrCreateSecrets(opts.dataDir);
   const registry = new Registry(join(opts.dataDir, 'registry.sqlite'));
   registry.onCorrupt = (what, error) => log.error('skipping a registry row that cannot be read', { what, error });
+  await lockRegistryFiles(opts.dataDir);
   const store = new ArtifactStore(join(opts.dataDir, 'artifacts'));
 
   // Devices are refused until the hub has subscribed (nothing they send may be acknowledged
@@ -233,7 +248,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       rollbackDirective: (model, version) => publisher!.rollbackDirective(model, version),
     });
     let api: { url: string; close(): Promise<void> } | undefined;
-    publisher = new Publisher({ registry, store, desired, controller, signer, log, artifactBase: () => (opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl) });
+    publisher = new Publisher({ registry, store, desired, controller, signer: () => keys.current(), log, artifactBase: () => (opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl) });
     const pub = publisher;
 
     // An embedded broker forgot its retained messages: publish the desired state again.
@@ -243,26 +258,22 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     undo.push({ name: 'rollouts', run: () => controller.stop() });
 
     const publicBrokerUrl = opts.publicBrokerUrl ?? brokerUrl;
+    const authorize = (req: IncomingMessage, path: string) => authorizeRequest(req, path, { adminSecret: secrets.admin, tokens: registry.tokens });
     if (opts.httpPort !== undefined) {
       api = await startHubApi({
         host: opts.httpHost ?? '127.0.0.1',
         port: opts.httpPort,
         log,
-        enroll: (req) => {
-          const password = newSecret();
-          const outcome = registry.enrollDevice(tokenHash(req.token), req.deviceId, hashSecret(password), new Date());
-          if (outcome === 'bad-token') return { status: 403, error: 'the enrolment token is unknown, used or expired' };
-          if (outcome === 'device-exists') return { status: 409, error: `device "${req.deviceId}" is already enrolled` };
-          log.info('device enrolled', { deviceId: req.deviceId });
-          const scope = registry.scopes.of(req.deviceId);
-          const res: EnrollResponse = { deviceId: req.deviceId, username: req.deviceId, password, brokerUrl: publicBrokerUrl, rootKey: signer.rootPublicKeyPem, ...(scope ? { scope } : {}) };
-          return res;
-        },
-        handle: hubRoutes({
+        ...(opts.httpsTls ? { tls: opts.httpsTls } : {}),
+        warnings: () => [keys.warning()].filter((w): w is string => w !== undefined),
+        enroll: enrollHandler({ registry, signer: () => keys.current(), brokerUrl: publicBrokerUrl, log }),
+        handle: chainRoutes(
+          deviceRoutes({ registry, authorize, revoke: (id) => hub.revokeDevice(id) }),
+          hubRoutes({
           registry,
           controller,
+          authorize,
           log,
-          adminToken: secrets.admin,
           release: (input, o) => pub.publish(input, o),
           rollback: (model, to) => pub.rollback(model, to),
           fleet: () =>
@@ -275,9 +286,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
                 analysis: analyseDevice(registry, d.id),
               };
             }),
-          metrics: () => metrics.render(),
+          metrics: async () => {
+            const m = await metrics.render();
+            return { ...m, body: m.body + keys.metrics() };
+          },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
-        }),
+          }),
+        ),
       });
       const server = api;
       undo.push({ name: 'api', run: () => server.close() });
@@ -303,7 +318,18 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       createEnrollToken(ttlMs = 3_600_000, scope) {
         const token = newSecret(32);
         registry.addEnrollToken(tokenHash(token), new Date(Date.now() + ttlMs), scope);
-        return token;
+        return joinEnrollToken(token, rootFingerprint(signer.rootPublicKeyPem));
+      },
+      rootFingerprint: rootFingerprint(signer.rootPublicKeyPem),
+      async revokeDevice(deviceId) {
+        // Cut it off first (its last will suppressed), write what it said before, then forget it.
+        const disconnected = broker?.disconnectDevice(deviceId) ?? 0;
+        statuses.flush();
+        const { existed } = registry.tokens.revokeDevice(deviceId, new Date());
+        // An empty retained message clears its last status, so no fleet view keeps showing it.
+        await mqtt.publishAsync(topics.status(deviceId), '', { qos: 1, retain: true });
+        log.warn('device revoked', { deviceId, existed, disconnected });
+        return { existed, disconnected };
       },
       close: unwind,
     };

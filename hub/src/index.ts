@@ -18,3 +18,5 @@ export { analyseDevice, DEVICE_ANALYSIS_WINDOW, type DeviceAnalysis } from './fl
 export { DEFAULT_BROKER_LIMITS, type BrokerLimits } from './broker/limits.js';
 export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';
+export { newApiToken, apiTokenId, actionOf, type ApiAction } from './security/api-auth.js';
+export { apiTokenKinds, type ApiTokenKind, type ApiTokenRecord, type DeviceIdentityRecord } from './registry/token-store.js';

@@ -3,6 +3,7 @@
  * from its bytes; anything else (quotes, blanks, text in a feature column, the header) goes
  * through the general record path (csv.ts) with the exact messages the user reads.
  */
+import { FLOAT32_MAX, fitsFloat32 } from '@edgeml/core';
 import { CsvAssembler, csvField, type CsvRecord } from './csv.js';
 import { CodecError, LineDecoder, type DecoderOptions, type Piece } from './decode.js';
 
@@ -97,7 +98,7 @@ export class CsvDecoder extends LineDecoder {
           }
           const cell = buf.toString('utf8', f0, p);
           v = Number(cell);
-          if (!Number.isFinite(v) || (v === 0 && cell.trim() === '')) return false;
+          if (!fitsFloat32(v) || (v === 0 && cell.trim() === '')) return false;
         }
         x[o + j] = (Math.fround(v) - mean[j]!) * inv[j]!;
       }
@@ -139,6 +140,10 @@ export class CsvDecoder extends LineDecoder {
       if (!Number.isFinite(v) || (v === 0 && cell.trim() === '')) {
         const error = cell.trim() === '' ? `column "${features[j]}" is empty` : `column "${features[j]}" holds "${cell.slice(0, 40)}", not a finite number`;
         this.bad(rec.line, error, rec.text ?? cells.join(','), piece);
+        return;
+      }
+      if (!fitsFloat32(v)) {
+        this.bad(rec.line, `column "${features[j]}" holds "${cell.slice(0, 40)}", outside the float32 range (|x| <= ${FLOAT32_MAX})`, rec.text ?? cells.join(','), piece);
         return;
       }
       this.raw[j] = v;

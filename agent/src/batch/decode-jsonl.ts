@@ -3,7 +3,7 @@
  * kept in the echo, not refused) or an array in feature order (nested in the model's input shape
  * for image models). Loaded only when a run reads JSON lines.
  */
-import type { ModelSpec } from '@edgeml/core';
+import { float32Problem, type ModelSpec } from '@edgeml/core';
 import { InputError } from '@edgeml/ml';
 import { encodeRaw } from '../serve/pipeline.js';
 import { LineDecoder, type DecoderOptions, type Piece } from './decode.js';
@@ -70,7 +70,8 @@ function encodeJson(spec: ModelSpec, value: unknown, raw: Float32Array): string 
     if (!Object.hasOwn(obj, name)) return `feature "${name}" is missing`;
     const v = obj[name];
     if (typeof v !== 'number') return `feature "${name}" is ${v === null ? 'null' : typeof v}, not a number`;
-    if (!Number.isFinite(v)) return `feature "${name}" is ${v}, not a finite number`;
+    const problem = float32Problem(v);
+    if (problem) return `feature "${name}" is ${problem}`;
     raw[j] = v;
   }
   return undefined;

@@ -18,6 +18,8 @@ export interface ApiOptions {
   host: string;
   port: number;
   token?: string;
+  /** Host names accepted in Host and Origin besides loopback and `host`; "*" accepts any. */
+  allowedHosts?: readonly string[];
   predictor: Predictor;
   log: Logger;
   health: () => Record<string, unknown>;
@@ -107,6 +109,42 @@ function rowsOf(body: unknown): unknown[] {
   throw new HttpError(400, 'body must have "row" (one row) or "rows" (a batch)');
 }
 
+const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
+
+/** The host name of a Host header or an origin's authority, lower case, without port or brackets. */
+function hostName(authority: string): string {
+  const a = authority.trim().toLowerCase();
+  if (a.startsWith('[')) return a.slice(1, a.indexOf(']') < 0 ? undefined : a.indexOf(']'));
+  const colon = a.lastIndexOf(':');
+  return colon < 0 ? a : a.slice(0, colon);
+}
+
+/**
+ * The API is for programs on the device. A browser on the device will send requests for any
+ * page it shows, but it names that page in Origin, and a DNS-rebinding page in Host: both must
+ * be a loopback name, the listening address, or a configured name. Returns why a request is
+ * refused, or undefined.
+ */
+function hostCheck(bind: string, extra: readonly string[] = []): (req: IncomingMessage) => string | undefined {
+  if (extra.includes('*')) return () => undefined;
+  const allowed = new Set([...LOOPBACK, ...extra.map((h) => hostName(h))]);
+  if (bind !== '0.0.0.0' && bind !== '::') allowed.add(hostName(bind.includes(':') && !bind.startsWith('[') ? `[${bind}]` : bind));
+  const hint = 'add it to "api.allowedHosts" in the agent config if it should reach the API';
+  return (req) => {
+    const host = req.headers.host;
+    if (host !== undefined && !allowed.has(hostName(host))) return `Host "${host.slice(0, 100)}" is not one this API answers to; ${hint}`;
+    const origin = req.headers.origin;
+    if (origin === undefined) return undefined;
+    let name: string;
+    try {
+      name = hostName(new URL(origin).host);
+    } catch {
+      return `Origin "${origin.slice(0, 100)}" is not allowed; ${hint}`;
+    }
+    return allowed.has(name) ? undefined : `Origin "${origin.slice(0, 100)}" is not allowed; ${hint}`;
+  };
+}
+
 export async function startApi(opts: ApiOptions): Promise<Api> {
   const { predictor, log } = opts;
   const limit = opts.maxBodyBytes ?? 1 << 20;
@@ -189,7 +227,10 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
     },
   };
 
+  const sameSite = hostCheck(opts.host, opts.allowedHosts);
   const dispatch = async (req: IncomingMessage, res: ServerResponse, path: string, methods: Partial<Record<Method, Handler>> | undefined, route: string, t0: number) => {
+    const foreign = sameSite(req);
+    if (foreign) throw new HttpError(403, foreign);
     if (!authorized(req)) throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
     if (!methods) throw new HttpError(404, `no route ${path.slice(0, 100)}; the API has ${Object.keys(routes).join(', ')}`);
     // HEAD is GET without the body (node drops it).

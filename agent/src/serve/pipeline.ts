@@ -9,7 +9,7 @@
  * the row and the feature that is wrong.
  */
 import { randomUUID } from 'node:crypto';
-import type { ModelSpec } from '@edgeml/core';
+import { FLOAT32_MAX, type ModelSpec } from '@edgeml/core';
 import { encodeRow, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
 
 export type IdentifiedPrediction = Prediction & { id: string };
@@ -100,8 +100,9 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
           let j = 0;
           for (; j < w; j++) {
             const v: unknown = row[j];
-            // v - v is 0 for every finite number and NaN for NaN and the infinities.
-            if (typeof v !== 'number' || v - v !== 0) break;
+            // Within float32's range (which also rules out NaN and the infinities); anything else
+            // takes the general path, which names the row and feature.
+            if (typeof v !== 'number' || !(v >= -FLOAT32_MAX && v <= FLOAT32_MAX)) break;
             // Rounded to float32 first, as the hub's data was: the device computes what it tested.
             x[o + j] = (Math.fround(v) - m[j]!) * s[j]!;
           }

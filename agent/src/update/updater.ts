@@ -28,6 +28,8 @@ export interface UpdaterOptions {
   /** Aborted when the agent stops. */
   signal: AbortSignal;
   publishStatus: () => void;
+  /** The highest release-key document version seen, and how a newer one is recorded. */
+  keyVersion: { seen: () => number; record: (version: number) => Promise<void> };
   /** The context for running one update, given its envelope and its own abort signal. */
   contextFor: (envelope: SignedRelease, signal: AbortSignal) => UpdateContext;
   /** A fault outside the update steps (staging failed), or null once it clears. */
@@ -140,7 +142,7 @@ export class Updater {
 
   private verify(input: unknown): VerifiedRelease | null {
     const { state, predictor } = this.o;
-    const base = { rootPublicKeyPem: this.o.rootPublicKeyPem, now: this.o.now(), model: this.o.model, channel: this.o.channel };
+    const base = { rootPublicKeyPem: this.o.rootPublicKeyPem, now: this.o.now(), model: this.o.model, channel: this.o.channel, seenKeyVersion: this.o.keyVersion.seen() };
     try {
       const activeCreated = predictor.active?.release.created;
       return verifyRelease(input, { ...base, seenVersion: state.highestSeenVersion, ...(activeCreated ? { activeCreated } : {}) });
@@ -174,6 +176,7 @@ export class Updater {
     }
     if (!verified) return;
     const { release } = verified;
+    await this.o.keyVersion.record(verified.releaseKey.version ?? 0);
     // A version judged bad here is not tried again; a newer one, or a rollback directive, is.
     if (!release.rollback && state.rejectedVersion !== undefined && release.version <= state.rejectedVersion && release.version !== this.lost?.version) return;
     const envelope = input as SignedRelease;

@@ -14,7 +14,7 @@ export async function agentStart(o: { config: string }): Promise<void> {
   await agent.close();
 }
 
-export async function agentEnroll(o: { hub: string; token: string; deviceId: string; model: string; channel: string; dataDir: string; config: string; brokerCa?: string; apiPort: number }): Promise<void> {
+export async function agentEnroll(o: { hub: string; token: string; deviceId: string; model: string; channel: string; dataDir: string; config: string; brokerCa?: string; ca?: string; rootFingerprint?: string; apiPort: number }): Promise<void> {
   const config = await enrollDevice({
     hubUrl: o.hub,
     token: o.token,
@@ -25,6 +25,8 @@ export async function agentEnroll(o: { hub: string; token: string; deviceId: str
     configPath: o.config,
     api: { port: o.apiPort },
     ...(o.brokerCa ? { brokerCa: o.brokerCa } : {}),
+    ...(o.ca ? { hubCa: o.ca } : {}),
+    ...(o.rootFingerprint ? { rootFingerprint: o.rootFingerprint } : {}),
   });
   process.stdout.write(`enrolled ${config.deviceId} for ${config.model}/${config.channel}; broker ${config.broker.url}; wrote ${resolve(o.config)} (mode 0600)\nstart it with: edgeml agent start --config ${resolve(o.config)}\n`);
 }

@@ -35,6 +35,9 @@ export async function hubRequest<T>(o: HubFlags, method: 'GET' | 'POST', path: s
   } catch (e) {
     throw new EdgemlError('hub-unreachable', `cannot reach the hub at ${o.hub}: ${(e as Error).message}`, { transient: true, exitCode: 2 });
   }
+  // The hub's warnings (a release key about to expire) reach whoever runs the command, CI included.
+  const warning = res.headers.get('x-edgeml-warning');
+  if (warning) process.stderr.write(`warning from the hub: ${warning}\n`);
   const json = (await res.json().catch(() => ({}))) as T & { error?: string };
   if (res.status === 401) throw userError('hub-auth', `the hub refused the admin token: ${json.error ?? ''}`);
   if (res.status >= 400 && res.status < 500) throw userError('hub-refused', `the hub refused ${method} ${path} (${res.status}): ${json.error ?? 'no reason given'}`);

@@ -22,6 +22,8 @@ export function registerFleetCommands(program: Command): void {
     .option('--http-host <host>', 'address the HTTP API listens on', '127.0.0.1')
     .option('--tls-cert <file>', 'serve the embedded broker over TLS (mqtts) with this PEM certificate')
     .option('--tls-key <file>', 'private key (PEM) for --tls-cert')
+    .option('--https-cert <file>', 'serve the HTTP API over HTTPS with this PEM certificate (tokens and device passwords cross it)')
+    .option('--https-key <file>', 'private key (PEM) for --https-cert')
     .option('--broker <url>', 'use this MQTT broker instead of the embedded one')
     .option('--broker-username <name>', 'user name at the external broker')
     .option('--broker-password <secret>', 'password at the external broker (or EDGEML_BROKER_PASSWORD)')
@@ -32,12 +34,17 @@ export function registerFleetCommands(program: Command): void {
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
   hub
     .command('token')
-    .description('create a one-time enrolment token for one device')
+    .description('create a token: a one-time enrolment token for one device (default), or an HTTP API token for CI, operators or admins')
     .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
     .option('--ttl <duration>', 'how long the token is valid, e.g. 1h, 7d', '24h')
     .option('--model <name>', 'bind the device to this model: the hub refuses what it reports for any other')
     .option('--channel <name>', 'bind the device to this channel')
     .option('--tags <t1,t2>', 'the tags rollouts target the device by; the tags its status claims are then ignored')
+    .option('--kind <kind>', 'device (enrol one device), ci (publish, start rollouts), operator (read, pause/resume/abort rollouts) or admin (everything)', 'device')
+    .option('--keys <dir>', 'signing key directory holding root.pub (default: <data-dir>/keys)')
+    .option('--label <text>', 'a note stored with an API token (who or what holds it)')
+    .option('--revoke <token-or-id>', 'revoke an API token (by id or token) or an unused enrolment token')
+    .option('--list', 'list API tokens (ids, kinds, expiry; never secrets)')
     .option('--json', 'print JSON')
     .action(async (o) => (await import('../commands/hub.js')).hubToken(o));
 
@@ -51,7 +58,9 @@ export function registerFleetCommands(program: Command): void {
     .command('enroll')
     .description('exchange a one-time token for this device\'s credentials and write its config')
     .requiredOption('--hub <url>', 'the hub HTTP API, e.g. http://hub.local:8750')
-    .requiredOption('--token <token>', 'one-time token from `edgeml hub token`')
+    .requiredOption('--token <token>', 'one-time token from `edgeml hub token`, as printed (<secret>.<root key fingerprint>)')
+    .option('--root-fingerprint <sha256>', 'fingerprint of the hub\'s root key, when the token does not carry it')
+    .option('--ca <file>', 'CA certificate to trust for an https:// hub')
     .requiredOption('--device-id <id>', 'this device\'s id')
     .requiredOption('--model <name>', 'the model this device serves')
     .option('--channel <name>', 'release channel to follow', 'stable')

@@ -9,11 +9,15 @@ export function registerSecurityCommands(program: Command): void {
     .description('write a root key pair, a release key pair and the root-signed release-key document')
     .requiredOption('--dir <dir>', 'key directory (private keys are written with mode 0600)')
     .option('--force', 'overwrite keys that already exist')
+    .option('--lifetime <duration>', 'how long the release key is valid, e.g. 90d', '365d')
+    .option('--root-dir <dir>', 'write the root private key here instead (offline media); --dir then holds only what the hub needs')
     .action(async (o) => (await import('../commands/keys.js')).keysGenerate(o));
   keys
     .command('rotate')
     .description('replace the release key, signed by the root key in the same directory; devices need no change')
-    .requiredOption('--dir <dir>', 'key directory holding root.key')
+    .requiredOption('--dir <dir>', 'key directory (the hub\'s)')
+    .option('--lifetime <duration>', 'how long the new release key is valid, e.g. 90d', '365d')
+    .option('--root-dir <dir>', 'where root.key is, when it is kept apart from --dir')
     .action(async (o) => (await import('../commands/keys.js')).keysRotate(o));
 
   program
@@ -41,4 +45,22 @@ export function registerSecurityCommands(program: Command): void {
     .option('--channel <name>', 'the channel the device follows')
     .option('--json', 'print the verdict as JSON')
     .action(async (o) => (await import('../commands/sign.js')).verify(o));
+
+  const device = program.command('device').description('device identities at the hub: list, revoke, unblock');
+  const deviceFlags = (c: Command) =>
+    c
+      .option('--hub <url>', 'a running hub\'s HTTP API (an admin token); without it, the registry in --data-dir is changed directly')
+      .option('--token <token>', 'hub admin token (default: EDGEML_HUB_TOKEN, or the hub data dir on this machine)')
+      .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+      .option('--json', 'print JSON');
+  deviceFlags(device.command('list').description('every enrolled or revoked device id')).action(async (o) => (await import('../commands/device.js')).deviceList(o));
+  deviceFlags(
+    device
+      .command('revoke')
+      .description('remove a device\'s credentials, drop its connection and block its id from enrolling again')
+      .argument('<id>'),
+  ).action(async (id: string, o) => (await import('../commands/device.js')).deviceRevoke(id, o));
+  deviceFlags(device.command('unblock').description('let a revoked device id enrol again').argument('<id>')).action(async (id: string, o) =>
+    (await import('../commands/device.js')).deviceUnblock(id, o),
+  );
 }

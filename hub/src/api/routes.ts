@@ -1,6 +1,7 @@
 /**
  * The hub's HTTP API for people and CI: publish a release, run and steer rollouts, roll back,
- * read the fleet. Everything but /metrics needs the admin bearer token.
+ * read the fleet. Everything but /metrics and artifacts needs a bearer token of a kind that
+ * may do it (security/api-auth.ts).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -11,7 +12,6 @@ import type { RolloutController } from '../rollout/controller.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { PublishInput, PublishOptions } from '../release/publisher.js';
-import { sameSecret } from '../security/credentials.js';
 import { readJson, send } from '../security/http.js';
 
 const name = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-' (it becomes an MQTT topic level)");
@@ -39,7 +39,8 @@ export const PublishRequestSchema = z.object({
 export interface HubOps {
   registry: Registry;
   controller: RolloutController;
-  adminToken: string;
+  /** undefined when the request may go on, else the refusal to send. */
+  authorize(req: IncomingMessage, path: string): { status: number; error: string } | undefined;
   /** Publish, and start the rollout in the same transaction when `opts.rollout` is given. */
   release(input: PublishInput, opts: PublishOptions): Promise<{ rec: VersionRecord; rollout: Rollout | undefined }>;
   rollback(model: string, to?: number): Promise<VersionRecord>;
@@ -87,9 +88,9 @@ export function hubRoutes(ops: HubOps): (req: IncomingMessage, res: ServerRespon
       return true;
     }
     if (!path.startsWith('/v1/') || path === '/v1/enroll') return false;
-    const auth = req.headers.authorization ?? '';
-    if (!sameSecret(auth, `Bearer ${ops.adminToken}`)) {
-      send(res, 401, { error: 'missing or wrong admin token (Authorization: Bearer ...)' });
+    const denied = ops.authorize(req, path);
+    if (denied) {
+      send(res, denied.status, { error: denied.error });
       return true;
     }
     try {

@@ -12,6 +12,8 @@ export type BrokerViolation = 'client-id' | 'packet-too-large' | 'rate-limited' 
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /** Drop every connection authenticated as this device (after revocation); returns how many. */
+  disconnectDevice(deviceId: string): number;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       opts.log.error('counting a broker violation failed', { error: (e as Error).message });
     }
   };
+  // Authenticated device connections, so a revoked device can be cut off at once.
+  const devices = new Set<Client>();
+  // Connections cut off by revocation: nothing more from them, not even their last will.
+  const cutOff = new WeakSet<Client>();
   const broker = await Aedes.createBroker({
     persistence: indexedMemoryPersistence(),
     // aedes queues deliveries beyond `concurrency` in mqemitter, whose queue drains by recursion:
@@ -63,12 +69,13 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       }
       identities.set(client, who);
       bySocket.set(client.conn, who);
+      if (who.role === 'device') devices.add(client);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
       // A null client is the broker itself (last wills are checked here with their client).
       const who = client ? identities.get(client) : ({ role: 'hub' } as const);
-      if (!who || !mayPublish(who, packet.topic)) {
+      if (!who || (client && cutOff.has(client)) || !mayPublish(who, packet.topic)) {
         opts.log.warn('mqtt publish refused', { client: client?.id ?? null, topic: packet.topic });
         return done(new Error(`not allowed to publish to ${packet.topic}`));
       }
@@ -121,11 +128,25 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
+  broker.on('clientDisconnect', (client) => devices.delete(client));
   broker.on('clientError', (client, err) => opts.log.debug('mqtt client error', { client: client.id, error: err.message }));
   opts.log.info('embedded MQTT broker listening', { host, port, tls: Boolean(opts.tls) });
   return {
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
     port,
+    disconnectDevice(deviceId) {
+      let n = 0;
+      for (const client of [...devices]) {
+        const who = identities.get(client);
+        if (who?.role === 'device' && who.deviceId === deviceId) {
+          devices.delete(client);
+          cutOff.add(client);
+          client.close();
+          n++;
+        }
+      }
+      return n;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,6 +8,7 @@ import { RolloutStore } from './rollout-store.js';
 import { DesiredStore } from './desired-store.js';
 import { LivenessStore } from './liveness-store.js';
 import { ScopeStore, type EnrolmentScope } from './scope-store.js';
+import { TokenStore, securityMigrations } from './token-store.js';
 
 export interface VersionRecord {
   model: string;
@@ -93,7 +94,11 @@ export class Registry {
     this.desired = new DesiredStore(this.db, (what, error) => this.corrupt(what, error));
     this.liveness = new LivenessStore(this.db);
     this.scopes = new ScopeStore(this.db);
+    this.tokens = new TokenStore(this.db);
   }
+
+  /** API tokens by kind and revoked device ids. */
+  readonly tokens: TokenStore;
 
   /** The model, channel and tags each device was enrolled for. */
   readonly scopes: ScopeStore;
@@ -112,7 +117,7 @@ export class Registry {
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
     const applied = new Set((this.db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id));
-    for (const m of migrations) {
+    for (const m of [...migrations, ...securityMigrations].sort((a, b) => a.id - b.id)) {
       if (applied.has(m.id)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);

@@ -27,7 +27,8 @@ export interface PublisherDeps {
   store: ArtifactStore;
   desired: DesiredReleases;
   controller: RolloutController;
-  signer: ReleaseSigner;
+  /** The current release signer: a rotated key is picked up without a restart. */
+  signer: () => ReleaseSigner;
   log: Logger;
   /** Base URL devices download artifacts from, when not MQTT chunks. */
   artifactBase: () => string | undefined;
@@ -59,7 +60,7 @@ export class Publisher {
     const { rec, superseded, rollout } = registry.transaction(() => {
       const version = registry.nextVersion(input.model);
       const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
-      const envelope: SignedRelease = signRelease(release, this.d.signer);
+      const envelope: SignedRelease = signRelease(release, this.d.signer());
       const added = registry.addVersion({
         model: release.model,
         version,
@@ -90,7 +91,7 @@ export class Publisher {
     if (!prev) throw userError('not-found', `no version ${version} of model "${model}"`);
     const now = new Date();
     const signed = { ...prev.envelope.signed, created: now.toISOString(), expires: new Date(now.getTime() + DIRECTIVE_LIFETIME_MS).toISOString(), rollback: true };
-    return signRelease(signed, this.d.signer);
+    return signRelease(signed, this.d.signer());
   }
 
   /** Send every device of the model's channel back to `to` (default: the published version before the one desired now). */

@@ -14,6 +14,8 @@ export {
   rotateReleaseKey,
   readKeyPair,
   loadReleaseSigner,
+  loadReleaseSignerSync,
+  type KeyOptions,
   keyFiles,
   type KeyPair,
   type ReleaseSigner,
@@ -31,3 +33,17 @@ export {
 export { readJsonFile, loadAgentConfig } from './config.js';
 export * from './fleet-schemas.js';
 export { DesiredStateSchema, desiredKinds, convergence, type DesiredState, type DesiredKind, type Convergence } from './desired.js';
+export {
+  rootFingerprint,
+  joinEnrollToken,
+  splitEnrollToken,
+  normalizeFingerprint,
+  signEnrollment,
+  verifyEnrollResponse,
+  isReservedDeviceId,
+  EnrollmentDocSchema,
+  EnrollResponseSchema,
+  type EnrollmentDoc,
+  type EnrollResponse,
+} from './enrollment.js';
+export { FLOAT32_MAX, fitsFloat32, float32Problem } from './float32.js';

@@ -99,6 +99,8 @@ export const ReleaseKeyDocSchema = z.object({
   publicKey: z.string(),
   created: z.string(),
   expires: z.string(),
+  /** Raised by every rotation: agents refuse a key document older than the newest they have seen. */
+  version: z.number().int().nonnegative().optional(),
 });
 export type ReleaseKeyDoc = z.infer<typeof ReleaseKeyDocSchema>;
 
@@ -178,7 +180,17 @@ export const AgentConfigSchema = z.object({
   /** Path to the pinned root public key (PEM). */
   rootKey: z.string(),
   api: z
-    .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(0), token: z.string().optional() })
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(0),
+      token: z.string().optional(),
+      /**
+       * Host names the API answers to, in the Host and Origin headers (besides the loopback
+       * names and the address it listens on); "*" answers any. A page in a browser on the device
+       * (or a DNS-rebinding one) sends another Host or Origin and gets 403.
+       */
+      allowedHosts: z.array(z.string().min(1).max(253)).max(64).optional(),
+    })
     .default({ host: '127.0.0.1', port: 0 }),
   /** Probation defaults; a release's signed budgets override them. */
   probation: z

@@ -102,6 +102,17 @@ describe('verifyRelease', () => {
     expect(reasonOf(input())).toBe(reason);
   });
 
+  it('refuses a release signed by a release key older than the newest key document seen', () => {
+    const v1 = signReleaseKey(root, releaseKey, new Date(now.getTime() - 10 * day), 365, 1);
+    const newer = generateKeyPair();
+    const v2 = signReleaseKey(root, newer, new Date(now.getTime() - day), 365, 2);
+    expect(reasonOf(signed(release(), releaseKey, v1), { ...opts, seenKeyVersion: 2 })).toBe('superseded-key');
+    // A document without a version counts as version 0.
+    expect(reasonOf(signed(release(), releaseKey, keyDoc), { ...opts, seenKeyVersion: 1 })).toBe('superseded-key');
+    expect(reasonOf(signed(release(), newer, v2), { ...opts, seenKeyVersion: 2 })).toBe('accepted');
+    expect(verifyRelease(signed(release(), newer, v2), { ...opts, seenKeyVersion: 1 }).releaseKey.version).toBe(2);
+  });
+
   it('prefixes the message with the reason code', () => {
     expect(() => verifyRelease(signed(release({ version: 2 })), opts)).toThrow(/^rollback: version 2 is not above 2/);
   });

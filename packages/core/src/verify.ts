@@ -14,6 +14,7 @@ export const refusalReasons = [
   'wrong-model',
   'wrong-channel',
   'rollback',
+  'superseded-key',
   'size-mismatch',
   'hash-mismatch',
 ] as const;
@@ -41,6 +42,11 @@ export interface VerifyOptions {
    * an old directive replayed later cannot force a downgrade.
    */
   activeCreated?: string;
+  /**
+   * Highest release-key document version this device has seen: a release signed by an older
+   * release key is refused, so a rotated-out key (lost, leaked) cannot sign anything it installs.
+   */
+  seenKeyVersion?: number;
 }
 
 export interface VerifiedRelease {
@@ -84,6 +90,10 @@ export function verifyRelease(input: unknown, opts: VerifyOptions): VerifiedRele
     if (opts.activeCreated !== undefined && !(Date.parse(release.created) > Date.parse(opts.activeCreated))) {
       throw new RefusedError('rollback', `rollback directive to version ${release.version} is older than the release this device runs`);
     }
+  }
+  const keyVersion = keyDoc.data.version ?? 0;
+  if (opts.seenKeyVersion !== undefined && keyVersion < opts.seenKeyVersion) {
+    throw new RefusedError('superseded-key', `release key version ${keyVersion} was replaced by version ${opts.seenKeyVersion}, the newest this device has seen`);
   }
   return { release, releaseKey: keyDoc.data };
 }

@@ -2,7 +2,7 @@
  * Data validation and conversion, in one place: the hub runs it before training and the
  * agent and `edgeml validate` run the same checks on data they receive later.
  */
-import { userError, type Task } from '@edgeml/core';
+import { FLOAT32_MAX, fitsFloat32, userError, type Task } from '@edgeml/core';
 import type { CsvTable } from './csv.js';
 
 export interface ColumnReport {
@@ -137,6 +137,7 @@ export function buildDataset(table: CsvTable, opts: BuildOptions): { dataset: Da
       const v = Number(cell);
       if (!isNumeric(cell)) throw userError('non-numeric', `${where(r)}: column "${name}" holds "${cell}", not a number`);
       if (!Number.isFinite(v)) throw userError('non-finite', `${where(r)}: column "${name}" holds ${cell}, not a finite number`);
+      if (!fitsFloat32(v)) throw userError('out-of-range', `${where(r)}: column "${name}" holds ${cell}, outside the float32 range the model computes in (|x| <= ${FLOAT32_MAX})`);
       x[r * features.length + j] = v;
     }
   }
@@ -167,6 +168,7 @@ export function buildDataset(table: CsvTable, opts: BuildOptions): { dataset: Da
       if (!isNumeric(t) || !Number.isFinite(v)) {
         throw userError('non-numeric', `${where(r)}: target column "${opts.target}" holds "${t}"; regression needs numbers`);
       }
+      if (!fitsFloat32(v)) throw userError('out-of-range', `${where(r)}: target column "${opts.target}" holds ${t}, outside the float32 range the model computes in (|x| <= ${FLOAT32_MAX})`);
       y[r] = v;
     });
   }

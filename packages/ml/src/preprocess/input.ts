@@ -2,7 +2,7 @@
  * Turns rows a device receives (API bodies, batch files) into the raw feature matrix, checking
  * them against the model's input spec. Every refusal names the row and the feature.
  */
-import { userError, type ModelSpec } from '@edgeml/core';
+import { float32Problem, userError, type ModelSpec } from '@edgeml/core';
 
 export class InputError extends Error {
   readonly code = 'bad-input';
@@ -29,7 +29,8 @@ export function encodeRow(spec: ModelSpec, row: unknown, r: number, x: Float32Ar
     if (typeof v !== 'number') {
       throw new InputError(`row ${r}: feature "${spec.features[j]}" is ${v === null ? 'null' : typeof v}, not a number`);
     }
-    if (!Number.isFinite(v)) throw new InputError(`row ${r}: feature "${spec.features[j]}" is ${v}, not a finite number`);
+    const problem = float32Problem(v);
+    if (problem) throw new InputError(`row ${r}: feature "${spec.features[j]}" is ${problem}`);
     x[offset + j] = v;
   };
   if (Array.isArray(row)) {
