@@ -20,3 +20,6 @@ export {
 } from './format/read.js';
 export { formatTfliteInfo, type FormatOptions } from './format/inspect.js';
 export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './runtime/runtime.js';
+export { describeTflite, type ImportDescription, type DescribedTflite, type TensorSummary } from './import/describe.js';
+/** The interpreter itself, for checks that must not go through the runtime's own conversions. */
+export { loadTfliteWasm, type TfliteWasm, type ModelRunner, type RunnerTensor } from './runtime/env.js';
