@@ -9,14 +9,14 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
-import { PublishRequestSchema, releaseInputFrom, runPipeline, type GateLimits } from '@edgeml/hub';
-import { MODEL_FILES, applyPreprocessing, fitDriftReference, subset, writeModelDir } from '@edgeml/ml';
+import { PublishRequestSchema, releaseInputFrom, runPipeline } from '@edgeml/hub';
+import { CALIBRATION_MAX_ROWS, MODEL_FILES, applyPreprocessing, calibrationSample, fitDriftReference, writeModelDir } from '@edgeml/ml';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { hubRequest } from './hub-client.js';
 import { importTfliteModel } from './import.js';
 import { printJson } from './options.js';
-import { GATE_KEYS, measureAgainstGates, type GateReport } from './validate.js';
+import { GATE_KEYS, measureAgainstGates, type GateReport, type ValidateLimits } from './validate.js';
 
 export const ReleaseConfigSchema = z.object({
   model: z.string(),
@@ -124,7 +124,7 @@ export async function release(o: ReleaseFlags): Promise<void> {
   }
 
   const built = tfliteFile ? await importedCandidate(config, tfliteFile, dataFile, out) : await trainedCandidate(config, dataFile, out, o.json === true);
-  const limits: GateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
+  const limits: ValidateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
   const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
   if (!report.pass) {
     await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: built.format, fingerprint, figures: built.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started });
@@ -178,7 +178,8 @@ async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: st
   await writeModelDir(out, {
     artifact: c.artifact,
     test: c.splits.test,
-    calibration: subset(c.splits.train, Array.from({ length: Math.min(256, c.splits.train.n) }, (_, i) => i)),
+    calibration: calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed).dataset,
+    ...(c.artifact !== c.floatArtifact ? { floatReference: c.floatArtifact } : {}),
     meta: { format: c.format, runtime: c.runtime, spec: c.training.spec, figures: c.figures, metrics: c.evaluation.metrics, training: { arch: config.arch, seed: config.seed, backend: c.training.backend }, data: c.report },
   });
   return { format: c.format, figures: c.figures, input: releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets }) };

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { runPipeline } from '@edgeml/hub';
-import { subset, useTrainingBackend, writeModelDir } from '@edgeml/ml';
+import { CALIBRATION_MAX_ROWS, calibrationSample, useTrainingBackend, writeModelDir } from '@edgeml/ml';
 import { formatDataReport } from '../output/data-report.js';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
@@ -36,17 +36,18 @@ export async function train(o: TrainFlags): Promise<void> {
     ...(inputShape ? { inputShape } : {}),
     ...(o.baseModel ? { baseModel: resolve(o.baseModel) } : {}),
   }).finally(progress.stop);
+  const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);
   const meta = await writeModelDir(resolve(o.out), {
     artifact: c.artifact,
     test: c.splits.test,
-    calibration: subset(c.splits.train, Array.from({ length: Math.min(256, c.splits.train.n) }, (_, i) => i)),
+    calibration: calibration.dataset,
     meta: {
       format: c.format,
       runtime: c.runtime,
       spec: c.training.spec,
       figures: c.figures,
       metrics: c.evaluation.metrics,
-      training: { arch: o.baseModel ? `user model ${o.baseModel}` : arch, seed: o.seed, epochs: c.training.history.length, bestEpoch: c.training.bestEpoch, backend: c.training.backend, durationMs: c.training.durationMs },
+      training: { arch: o.baseModel ? `user model ${o.baseModel}` : arch, seed: o.seed, epochs: c.training.history.length, bestEpoch: c.training.bestEpoch, backend: c.training.backend, durationMs: c.training.durationMs, calibration: calibration.rule },
       data: c.report,
     },
   });

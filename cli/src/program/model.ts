@@ -58,6 +58,7 @@ export function registerModelCommands(program: Command): void {
     .option('--min-throughput <rows>', 'minimum batch throughput, rows/s', num('--min-throughput'))
     .option('--max-size-kb <kb>', 'maximum artifact size in KiB', num('--max-size-kb'))
     .option('--max-memory-mb <mb>', 'maximum peak RSS of the device process in MiB', num('--max-memory-mb'))
+    .option('--max-int8-disagreement <x>', 'maximum share of rows whose answer quantization changed (0..1), against the float model kept by quantize', num('--max-int8-disagreement'))
     .option('--hub-dir <dir>', 'hub data directory: compare with the version in production')
     .option('--model-name <name>', 'the model name in the hub registry (with --hub-dir)')
     .option('--runs <n>', 'single-row runs for latency', int('--runs'), 2000)

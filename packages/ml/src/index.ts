@@ -18,3 +18,5 @@ export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILE
 export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';
 export { loadUserModel, modelInputShape } from './train/user-model.js';
 export { fitDriftReference, binOf, psi } from './drift/reference.js';
+export { calibrationSample, featureRanges, CALIBRATION_MAX_ROWS, type CalibrationSample } from './quantize/calibration.js';
+export { compareQuantized, disagreement, disagreementRule, REGRESSION_DISAGREEMENT, type QuantizationReport, type CompareOptions } from './quantize/report.js';

@@ -3,7 +3,7 @@
  * .tflite, float32 or calibrated full-integer int8), a reader and inspector for any .tflite,
  * and a runtime on the real TFLite interpreter (WASM) behind @edgeml/ml's ModelRuntime.
  */
-export { exportTflite, type ExportTfliteOptions, type TfliteQuantization } from './convert/export.js';
+export { exportTflite, rangeRuleText, DEFAULT_RANGE_MARGIN, type ExportTfliteOptions, type TfliteQuantization } from './convert/export.js';
 export {
   readTflite,
   tensorData,
