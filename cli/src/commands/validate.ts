@@ -7,7 +7,8 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkFailed, userError, type ModelSpec } from '@edgeml/core';
 import { evaluateGates, Registry, ArtifactStore, type GateLimits, type GateVerdict, type Measured } from '@edgeml/hub';
-import { disagreement, disagreementRule, evaluateOnFile, evaluateRuntime, readModelDir, MODEL_FILES, type Dataset, type Evaluation, type Metrics, type ModelRuntime } from '@edgeml/ml';
+import { disagreement, disagreementRule, metricWarnings, evaluateOnFile, evaluateRuntime, readModelDir, MODEL_FILES, type Dataset, type Evaluation, type Metrics, type ModelRuntime } from '@edgeml/ml';
+import { formatRecall } from '../output/metrics.js';
 import { formatTable } from '../output/table.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { printJson } from './options.js';
@@ -140,8 +141,14 @@ export async function validate(o: ValidateFlags): Promise<void> {
   const prod = o.hubDir ? await production(o.hubDir, o.modelName ?? 'default', resolve(o.data)) : undefined;
   const limits: ValidateLimits = Object.fromEntries(GATE_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   const report = await measureAgainstGates(dir, resolve(o.data), limits, o.runs, prod?.figure);
-  if (o.json) printJson({ model: dir, ...report, production: prod ?? null });
-  else printGateReport(report);
+  const warnings = metricWarnings(report.metrics);
+  if (o.json) printJson({ model: dir, ...report, production: prod ?? null, warnings });
+  else {
+    printGateReport(report);
+    const recall = formatRecall(report.metrics);
+    if (recall) process.stdout.write(`${recall}\n`);
+  }
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const failed = report.gates.filter((v) => !v.pass);
   if (failed.length) throw checkFailed('gate-failed', failed.map((v) => v.message).join('; '));
 }
