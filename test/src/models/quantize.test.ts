@@ -3,13 +3,14 @@
  * far outside anything in training (where int8 clips): the report names the calibration (all
  * training rows) and its range rule, compares float and int8 R^2, counts the rows that changed
  * and the largest change, and flags the rows outside the calibration range; `validate
- * --max-int8-disagreement` gates on the same comparison.
+ * --max-int8-disagreement` and a release's `maxInt8Disagreement` gate on the same comparison.
  */
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@edgeml/ml';
 import { edgeml, tempDir } from '../helpers/cli.js';
+import { startTestHub } from '../helpers/fleet.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -83,5 +84,20 @@ describe('edgeml quantize', () => {
     const float = await edgeml(['validate', '--model', join(dir, 'float'), '--data', data, '--runs', '200', '--max-int8-disagreement', '0.05']);
     expect(float.code).toBe(2);
     expect(float.stderr).toMatch(/keeps no float model to compare with \(float-reference\.emtf\)/);
+  });
+
+  it('gates a release on it too, with the float model kept in the release directory', async () => {
+    const t = await startTestHub();
+    try {
+      const config = join(dir, 'release.json');
+      await writeFile(config, JSON.stringify({ model: 'progression', data: join(dir, 'diabetes-like.csv'), target: 'progression', task: 'regression', format: 'tflite-int8', gates: { maxInt8Disagreement: 0.05 }, out: join(dir, 'release') }));
+      const r = await edgeml(['release', '--config', config, '--hub', t.hub.httpUrl!, '--token', t.hub.adminToken, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out).toMatchObject({ outcome: 'published', version: 1, format: 'tflite-int8' });
+      expect(out.gates).toEqual([expect.objectContaining({ gate: 'maxInt8Disagreement', limit: 0.05, pass: true })]);
+    } finally {
+      await t.stop();
+    }
   });
 });
