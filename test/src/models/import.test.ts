@@ -1,7 +1,8 @@
 /**
  * Models trained elsewhere: each of the three .tflite files TensorFlow's converter made (int8
  * and float inputs and outputs, two of them LSTMs) is imported, released through a real hub to
- * a real agent process, and served over the agent's API and by `edgeml batch`. Every output is
+ * a real agent process, and served over the agent's API, by `edgeml batch` and by `edgeml
+ * predict`; validate and sign take its directory like any other. Every output is
  * checked against the TFLite interpreter run directly on the same rows, quantized and
  * dequantized by hand here with the tensors' own parameters, one fresh interpreter per row.
  */
@@ -110,6 +111,8 @@ describe('edgeml import', () => {
         p.probabilities.forEach((v, k) => expect(v).toBeCloseTo(expected[r]![k]!, 6));
         expect(p.label).toBe(labels[expected[r]!.indexOf(Math.max(...expected[r]!))]);
       });
+      // Two cores: the next model's agent should not share them with this one.
+      await agent.stop();
 
       const out = join(t.dir, `${c.model}-out.jsonl`);
       const batch = await edgeml(['batch', '--model', dir, '--in', csv, '--out', out, '--json']);
@@ -117,6 +120,10 @@ describe('edgeml import', () => {
       const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { probabilities: Record<string, number> });
       expect(lines).toHaveLength(ROWS);
       lines.forEach((l, r) => labels.forEach((label, k) => expect(l.probabilities[label]).toBeCloseTo(expected[r]![k]!, 5)));
+
+      const predict = await edgeml(['predict', '--model', dir, '--row', JSON.stringify(rows[ROWS - 1]), '--json']);
+      expect(predict.code, predict.stderr).toBe(0);
+      JSON.parse(predict.stdout).prediction.probabilities.forEach((v: number, k: number) => expect(v).toBeCloseTo(expected[ROWS - 1]![k]!, 6));
 
       const validate = await edgeml(['validate', '--model', dir, '--data', csv, '--runs', '200', '--max-size-kb', '100', '--json']);
       expect(validate.code, validate.stderr).toBe(0);
