@@ -10,6 +10,7 @@ import { userError, type ModelSpec, type Release, type Task } from '@edgeml/core
 import {
   evaluateRuntime,
   headlineFigures,
+  metricWarnings,
   readDatasetFor,
   subset,
   writeModelDir,
@@ -67,10 +68,12 @@ export async function importCommand(o: ImportFlags): Promise<void> {
     description: { task, target: o.target, ...(features ? { features } : {}), ...(inputShape ? { inputShape } : {}), ...(labels ? { labels } : {}) },
     ...(o.data ? { data: resolve(o.data) } : {}),
   });
+  const warnings = m.evaluation ? metricWarnings(m.evaluation.metrics) : [];
   if (o.json) {
-    printJson({ out: m.dir, format: m.meta.format, runtime: m.meta.runtime, sha256: m.meta.sha256, sizeBytes: m.meta.sizeBytes, input: m.described.input, output: m.described.output, spec: { ...m.meta.spec, preprocessing: undefined }, figures: m.meta.figures });
+    printJson({ out: m.dir, format: m.meta.format, runtime: m.meta.runtime, sha256: m.meta.sha256, sizeBytes: m.meta.sizeBytes, input: m.described.input, output: m.described.output, spec: { ...m.meta.spec, preprocessing: undefined }, figures: m.meta.figures, warnings });
     return;
   }
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const spec = m.meta.spec;
   process.stdout.write(
     `imported ${basename(o.tflite)} as ${m.meta.format} (${m.meta.sizeBytes} bytes, sha256 ${m.meta.sha256.slice(0, 12)})\n` +
