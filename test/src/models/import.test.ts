@@ -144,5 +144,10 @@ describe('edgeml import', () => {
     const shape = await edgeml(['import', '--tflite', dataFile('models/micro_speech_quantized.tflite'), '--task', 'classification', '--target', 'word', '--labels', 'a,b', '--out', join(t.dir, 'bad')]);
     expect(shape.code).toBe(2);
     expect(shape.stderr).toBe('edgeml: --labels names 2 classes; the model output "labels_softmax" (int8 4, 4 values) scores 4\n');
+    const config = join(t.dir, 'no-task.json');
+    await writeFile(config, JSON.stringify({ model: 'speech', data: dataFile('iris.csv'), target: 'word', tflite: { file: dataFile('models/micro_speech_quantized.tflite') } }));
+    const release = await edgeml(['release', '--config', config, '--hub', t.hub.httpUrl!, '--token', t.hub.adminToken]);
+    expect(release.code).toBe(2);
+    expect(release.stderr).toMatch(/release config.*a release with a tflite field needs its task/);
   });
 });
