@@ -44,9 +44,21 @@ export function calibrationSample(train: Dataset, maxRows = CALIBRATION_MAX_ROWS
   }
   const random = seededRandom(seed);
   const room = Math.max(0, maxRows - keep.size);
-  for (const rows of strata.values()) {
-    const take = Math.max(1, Math.round((rows.length / train.n) * room));
-    for (const r of shuffleInPlace([...rows], random).slice(0, take)) keep.add(r);
+  const rest: number[] = [];
+  for (const stratum of strata.values()) {
+    const take = Math.max(1, Math.round((stratum.length / train.n) * room));
+    let added = 0;
+    for (const r of shuffleInPlace(stratum.filter((r) => !keep.has(r)), random)) {
+      if (added < take) {
+        keep.add(r);
+        added++;
+      } else rest.push(r);
+    }
+  }
+  // Rounding the strata's shares can leave the sample a row or two short: fill it from the rest.
+  for (const r of shuffleInPlace(rest, random)) {
+    if (keep.size >= maxRows) break;
+    keep.add(r);
   }
   const rows = [...keep].sort((a, b) => a - b);
   return {
