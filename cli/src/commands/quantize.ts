@@ -24,7 +24,7 @@ import {
   type QuantizationReport,
 } from '@edgeml/ml';
 import { packageArtifact } from '@edgeml/hub';
-import { exportTflite, rangeRuleText, readTflite, type TfliteQuantizationParams } from '@edgeml/tflite';
+import { exportTflite, int8Limits, rangeRuleText, readTflite } from '@edgeml/tflite';
 import { formatTable } from '../output/table.js';
 import { formatQuantizationReport } from '../output/quantization.js';
 import { deviceRuntimes } from '../runtimes.js';
@@ -66,39 +66,6 @@ function targetRange(spec: ModelSpec, calibration: Dataset): { min: number; max:
   return { min, max };
 }
 
-/**
- * The quantization where the model's float input becomes int8 and its int8 output becomes
- * float: on the IO tensors themselves, or on the QUANTIZE op after the input and the
- * DEQUANTIZE op before the output.
- */
-function boundary(tflite: Uint8Array, side: 'input' | 'output'): TfliteQuantizationParams | undefined {
-  const sg = readTflite(tflite).subgraphs[0]!;
-  const io = side === 'input' ? sg.inputs[0]! : sg.outputs[0]!;
-  if (sg.tensors[io]!.quantization) return sg.tensors[io]!.quantization;
-  const op = side === 'input' ? sg.operators.find((x) => x.op === 'QUANTIZE' && x.inputs[0] === io) : sg.operators.find((x) => x.op === 'DEQUANTIZE' && x.outputs[0] === io);
-  const inner = op ? (side === 'input' ? op.outputs[0] : op.inputs[0]) : undefined;
-  return inner === undefined ? undefined : sg.tensors[inner]?.quantization;
-}
-
-/** What an int8 input tensor can represent, per feature in raw units (one scale over standardised inputs). */
-function inputLimits(spec: ModelSpec, tflite: Uint8Array): { min: Float32Array; max: Float32Array } | undefined {
-  const q = boundary(tflite, 'input');
-  if (!q || q.scale.length !== 1) return undefined;
-  const [lo, hi] = [(-128 - q.zeroPoint[0]!) * q.scale[0]!, (127 - q.zeroPoint[0]!) * q.scale[0]!];
-  const { mean, std } = spec.preprocessing;
-  return { min: Float32Array.from(mean, (m, j) => m + lo * std[j]!), max: Float32Array.from(mean, (m, j) => m + hi * std[j]!) };
-}
-
-/** What an int8 output tensor can represent, in target units. */
-function outputLimits(spec: ModelSpec, tflite: Uint8Array): { min: number; max: number; step: number } | undefined {
-  const q = boundary(tflite, 'output');
-  const t = spec.preprocessing.target;
-  if (!q || q.scale.length !== 1 || spec.task !== 'regression') return undefined;
-  const [scale, zp] = [q.scale[0]!, q.zeroPoint[0]!];
-  const unit = (v: number) => (t ? v * t.std + t.mean : v);
-  return { min: unit((-128 - zp) * scale), max: unit((127 - zp) * scale), step: scale * (t?.std ?? 1) };
-}
-
 export async function quantize(o: { model: string; format: string; out: string; calibration?: string; json?: boolean }): Promise<void> {
   if (!(FORMATS as readonly string[]).includes(o.format)) throw userError('bad-usage', `--format must be one of ${FORMATS.join(', ')}, not "${o.format}"`);
   const format = o.format as QuantFormat;
@@ -138,15 +105,14 @@ export async function quantize(o: { model: string; format: string; out: string; 
   const extra = format === 'tflite-int8' ? [await measure('tflite-float32', await floatTflite(artifact))] : [];
   const small = await measure(format, quantized);
   const int8 = format === 'tflite-int8';
-  const limits = int8 ? outputLimits(meta.spec, quantized) : undefined;
-  const inLimits = int8 ? inputLimits(meta.spec, quantized) : undefined;
+  const limits = int8 ? int8Limits(quantized, meta.spec) : {};
   const quantization: QuantizationReport = compareQuantized(meta.spec, test, float.evaluation, small.evaluation, {
     // Weight-only formats keep float activations: nothing is clipped, so ranges are not checked.
     calibration: int8 ? calibration : { ...calibration, n: 0, x: new Float32Array(0) },
     sample: int8 ? sample : 'none',
     rangeRule: int8 ? rangeRuleText(calibration.n, undefined, outputRange ? 'the calibration rows\' targets' : undefined) : 'none: only the weights are quantized; activations stay float',
-    ...(limits ? { outputLimits: limits } : {}),
-    ...(inLimits ? { inputLimits: inLimits } : {}),
+    ...(limits.output ? { outputLimits: limits.output } : {}),
+    ...(limits.input ? { inputLimits: limits.input } : {}),
   });
   if (!int8) quantization.test.outsideCalibration = 0;
   const out = resolve(o.out);

@@ -9,8 +9,21 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
-import { PublishRequestSchema, releaseInputFrom, runPipeline } from '@edgeml/hub';
-import { CALIBRATION_MAX_ROWS, MODEL_FILES, applyPreprocessing, calibrationSample, fitDriftReference, writeModelDir } from '@edgeml/ml';
+import { PublishRequestSchema, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
+import { int8Limits, rangeRuleText } from '@edgeml/tflite';
+import {
+  CALIBRATION_MAX_ROWS,
+  MODEL_FILES,
+  applyPreprocessing,
+  calibrationSample,
+  compareQuantized,
+  fitDriftReference,
+  metricWarnings,
+  writeModelDir,
+  type CalibrationSample,
+  type QuantizationReport,
+} from '@edgeml/ml';
+import { splitRows } from '../output/metrics.js';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { hubRequest } from './hub-client.js';
@@ -62,6 +75,8 @@ export interface ReleaseResult {
   gates: GateReport['gates'];
   rollout: { id: number; state: string } | null;
   durationMs: number;
+  /** What quantization did, when the shipped artifact is a smaller variant of the float model. */
+  quantization?: QuantizationReport;
 }
 
 async function fingerprintOf(config: ReleaseConfig, dataFile: string, tfliteFile: string | undefined): Promise<string> {
@@ -127,7 +142,7 @@ export async function release(o: ReleaseFlags): Promise<void> {
   const limits: ValidateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
   const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
   if (!report.pass) {
-    await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: built.format, fingerprint, figures: built.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started });
+    await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: built.format, fingerprint, figures: built.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started, ...(built.quantization ? { quantization: built.quantization } : {}) });
     throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
   }
   const { artifact, ...input } = built.input;
@@ -146,6 +161,7 @@ export async function release(o: ReleaseFlags): Promise<void> {
     format: built.format,
     fingerprint,
     figures: built.figures,
+    ...(built.quantization ? { quantization: built.quantization } : {}),
     gates: report.gates,
     rollout: res.body.rollout ? { id: res.body.rollout.id, state: res.body.rollout.state } : null,
     durationMs: Date.now() - started,
@@ -158,6 +174,7 @@ type PublishFields = Omit<z.input<typeof PublishRequestSchema>, 'artifact' | 'fi
 interface Built {
   format: ArtifactFormat;
   figures: Record<string, number>;
+  quantization?: QuantizationReport;
   input: PublishFields;
 }
 
@@ -175,14 +192,40 @@ async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: st
     ...(config.inputShape ? { inputShape: config.inputShape } : {}),
     ...(progress ? { onEpoch: progress.onEpoch } : {}),
   }).finally(() => progress?.stop());
+  const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);
+  const quantization = c.reference ? quantizationReport(c, calibration) : undefined;
   await writeModelDir(out, {
     artifact: c.artifact,
     test: c.splits.test,
-    calibration: calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed).dataset,
+    calibration: calibration.dataset,
     ...(c.artifact !== c.floatArtifact ? { floatReference: c.floatArtifact } : {}),
-    meta: { format: c.format, runtime: c.runtime, spec: c.training.spec, figures: c.figures, metrics: c.evaluation.metrics, training: { arch: config.arch, seed: config.seed, backend: c.training.backend }, data: c.report },
+    meta: {
+      format: c.format,
+      runtime: c.runtime,
+      spec: c.training.spec,
+      figures: c.figures,
+      metrics: c.evaluation.metrics,
+      training: { arch: config.arch, seed: config.seed, backend: c.training.backend, calibration: calibration.rule, rows: splitRows(c.splits) },
+      data: c.report,
+      ...(quantization ? { quantization } : {}),
+    },
   });
-  return { format: c.format, figures: c.figures, input: releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets }) };
+  for (const w of [...metricWarnings(c.evaluation.metrics), ...(quantization?.warnings ?? [])]) process.stderr.write(`warning: ${w}\n`);
+  return { format: c.format, figures: c.figures, ...(quantization ? { quantization } : {}), input: releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets }) };
+}
+
+/** What shrinking the float model did, on the test split (the pipeline calibrated int8 on `calibration`). */
+function quantizationReport(c: Candidate, calibration: CalibrationSample): QuantizationReport {
+  const spec = c.training.spec;
+  const int8 = c.format === 'tflite-int8';
+  const limits = int8 ? int8Limits(c.artifact, spec) : {};
+  return compareQuantized(spec, c.splits.test, c.reference!, c.evaluation, {
+    calibration: int8 ? calibration.dataset : { ...calibration.dataset, n: 0, x: new Float32Array(0) },
+    sample: int8 ? calibration.rule : 'none',
+    rangeRule: int8 ? rangeRuleText(calibration.dataset.n) : 'none: only the weights are quantized; activations stay float',
+    ...(limits.input ? { inputLimits: limits.input } : {}),
+    ...(limits.output ? { outputLimits: limits.output } : {}),
+  });
 }
 
 /** Drift references beyond this many features would make the signed release heavy; devices go without. */

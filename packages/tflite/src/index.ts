@@ -19,6 +19,7 @@ export {
   type TensorValues,
 } from './format/read.js';
 export { formatTfliteInfo, type FormatOptions } from './format/inspect.js';
+export { int8Limits, type Int8Limits } from './format/limits.js';
 export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './runtime/runtime.js';
 export { describeTflite, type ImportDescription, type DescribedTflite, type TensorSummary } from './import/describe.js';
 /** The interpreter itself, for checks that must not go through the runtime's own conversions. */

@@ -96,6 +96,9 @@ describe('edgeml quantize', () => {
       const out = JSON.parse(r.stdout);
       expect(out).toMatchObject({ outcome: 'published', version: 1, format: 'tflite-int8' });
       expect(out.gates).toEqual([expect.objectContaining({ gate: 'maxInt8Disagreement', limit: 0.05, pass: true })]);
+      // The release reports what int8 did, calibrated on every training row like quantize.
+      expect(out.quantization.calibration).toMatchObject({ rows: 280, sample: 'all 280 training rows' });
+      expect(out.quantization.test).toMatchObject({ rows: 60, figure: 'r2' });
     } finally {
       await t.stop();
     }
