@@ -8,14 +8,28 @@ import { createHash } from 'node:crypto';
 import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic } from '@edgeml/core';
-import { releaseInputFrom, runPipeline, type GateLimits } from '@edgeml/hub';
-import { MODEL_FILES, subset, writeModelDir } from '@edgeml/ml';
+import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
+import { PublishRequestSchema, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
+import { int8Limits, rangeRuleText } from '@edgeml/tflite';
+import {
+  CALIBRATION_MAX_ROWS,
+  MODEL_FILES,
+  applyPreprocessing,
+  calibrationSample,
+  compareQuantized,
+  fitDriftReference,
+  metricWarnings,
+  writeModelDir,
+  type CalibrationSample,
+  type QuantizationReport,
+} from '@edgeml/ml';
+import { splitRows } from '../output/metrics.js';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { hubRequest } from './hub-client.js';
+import { importTfliteModel } from './import.js';
 import { printJson } from './options.js';
-import { GATE_KEYS, measureAgainstGates, type GateReport } from './validate.js';
+import { GATE_KEYS, measureAgainstGates, type GateReport, type ValidateLimits } from './validate.js';
 
 export const ReleaseConfigSchema = z.object({
   model: z.string(),
@@ -34,7 +48,20 @@ export const ReleaseConfigSchema = z.object({
   hub: z.string().default('http://127.0.0.1:8750'),
   /** Where the release's model directory and result files go. */
   out: z.string().default('.edgeml/release'),
-});
+  /**
+   * Ship a .tflite trained elsewhere instead of training: `data` is then the labelled rows it is
+   * evaluated and gated on, and `format` is what the file is, not a conversion.
+   */
+  tflite: z
+    .object({
+      file: z.string(),
+      features: z.array(z.string()).optional(),
+      inputShape: z.array(z.number().int().positive()).optional(),
+      labels: z.array(z.string()).optional(),
+    })
+    .strict()
+    .optional(),
+}).refine((c) => c.tflite === undefined || c.task !== undefined, { message: 'a release with a tflite field needs its task (classification or regression)', path: ['task'] });
 export type ReleaseConfig = z.infer<typeof ReleaseConfigSchema>;
 
 export interface ReleaseResult {
@@ -48,12 +75,15 @@ export interface ReleaseResult {
   gates: GateReport['gates'];
   rollout: { id: number; state: string } | null;
   durationMs: number;
+  /** What quantization did, when the shipped artifact is a smaller variant of the float model. */
+  quantization?: QuantizationReport;
 }
 
-async function fingerprintOf(config: ReleaseConfig, dataFile: string): Promise<string> {
+async function fingerprintOf(config: ReleaseConfig, dataFile: string, tfliteFile: string | undefined): Promise<string> {
   const data = createHash('sha256').update(await readFile(dataFile)).digest('hex');
   const { hub: _hub, out: _out, ...inputs } = config;
-  return createHash('sha256').update(canonicalJson({ inputs, data, tool: 'edgeml-release-1' })).digest('hex');
+  const model = tfliteFile ? { tflite: createHash('sha256').update(await readFile(tfliteFile).catch(() => Buffer.alloc(0))).digest('hex') } : {};
+  return createHash('sha256').update(canonicalJson({ inputs, data, ...model, tool: 'edgeml-release-1' })).digest('hex');
 }
 
 function markdown(r: ReleaseResult): string {
@@ -87,7 +117,8 @@ export async function release(o: ReleaseFlags): Promise<void> {
   const dataFile = o.dataOverride ?? resolve(base, config.data);
   const out = resolve(base, config.out, config.model);
   const hub = { hub: o.hub ?? config.hub, ...(o.token ? { token: o.token } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
-  const fingerprint = await fingerprintOf(config, dataFile);
+  const tfliteFile = config.tflite ? resolve(base, config.tflite.file) : undefined;
+  const fingerprint = await fingerprintOf(config, dataFile, tfliteFile);
 
   const finish = async (r: ReleaseResult) => {
     await writeFileAtomic(join(out, 'release-result.json'), JSON.stringify(r, null, 2) + '\n');
@@ -107,7 +138,49 @@ export async function release(o: ReleaseFlags): Promise<void> {
     return finish({ model: config.model, outcome: 'duplicate', version: known.version, sha256: known.sha256, format: known.format, fingerprint, figures: {}, gates: [], rollout: null, durationMs: Date.now() - started });
   }
 
-  const progress = o.json ? undefined : trainingProgress();
+  const built = tfliteFile ? await importedCandidate(config, tfliteFile, dataFile, out) : await trainedCandidate(config, dataFile, out, o.json === true);
+  const limits: ValidateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
+  const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
+  if (!report.pass) {
+    await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: built.format, fingerprint, figures: built.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started, ...(built.quantization ? { quantization: built.quantization } : {}) });
+    throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
+  }
+  const { artifact, ...input } = built.input;
+  const res = await hubRequest<{ duplicate: boolean; version: { version: number; sha256: string }; rollout: { id: number; state: string } | null }>(hub, 'POST', '/v1/releases', {
+    ...input,
+    artifact: Buffer.from(artifact).toString('base64'),
+    fingerprint,
+    ...(config.rollout !== undefined ? { rollout: config.rollout } : {}),
+  });
+  if (!res.body.version) throw userError('hub-refused', 'the hub answered without a version');
+  await finish({
+    model: config.model,
+    outcome: res.body.duplicate ? 'duplicate' : res.body.rollout ? 'rollout-started' : 'published',
+    version: res.body.version.version,
+    sha256: res.body.version.sha256,
+    format: built.format,
+    fingerprint,
+    figures: built.figures,
+    ...(built.quantization ? { quantization: built.quantization } : {}),
+    gates: report.gates,
+    rollout: res.body.rollout ? { id: res.body.rollout.id, state: res.body.rollout.state } : null,
+    durationMs: Date.now() - started,
+  });
+}
+
+/** What the hub publishes, before the artifact becomes base64 and the fingerprint is added. */
+type PublishFields = Omit<z.input<typeof PublishRequestSchema>, 'artifact' | 'fingerprint' | 'rollout'> & { artifact: Uint8Array };
+
+interface Built {
+  format: ArtifactFormat;
+  figures: Record<string, number>;
+  quantization?: QuantizationReport;
+  input: PublishFields;
+}
+
+/** Train on the config's data and write the model directory `out`. */
+async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: string, quiet: boolean): Promise<Built> {
+  const progress = quiet ? undefined : trainingProgress();
   const c = await runPipeline({
     data: dataFile,
     target: config.target,
@@ -119,36 +192,73 @@ export async function release(o: ReleaseFlags): Promise<void> {
     ...(config.inputShape ? { inputShape: config.inputShape } : {}),
     ...(progress ? { onEpoch: progress.onEpoch } : {}),
   }).finally(() => progress?.stop());
+  const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);
+  const quantization = c.reference ? quantizationReport(c, calibration) : undefined;
   await writeModelDir(out, {
     artifact: c.artifact,
     test: c.splits.test,
-    calibration: subset(c.splits.train, Array.from({ length: Math.min(256, c.splits.train.n) }, (_, i) => i)),
-    meta: { format: c.format, runtime: c.runtime, spec: c.training.spec, figures: c.figures, metrics: c.evaluation.metrics, training: { arch: config.arch, seed: config.seed, backend: c.training.backend }, data: c.report },
+    calibration: calibration.dataset,
+    ...(c.artifact !== c.floatArtifact ? { floatReference: c.floatArtifact } : {}),
+    meta: {
+      format: c.format,
+      runtime: c.runtime,
+      spec: c.training.spec,
+      figures: c.figures,
+      metrics: c.evaluation.metrics,
+      training: { arch: config.arch, seed: config.seed, backend: c.training.backend, calibration: calibration.rule, rows: splitRows(c.splits) },
+      data: c.report,
+      ...(quantization ? { quantization } : {}),
+    },
   });
-  const limits: GateLimits = Object.fromEntries(Object.entries(config.gates).filter(([, v]) => v !== undefined));
-  const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
-  if (!report.pass) {
-    await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: c.format, fingerprint, figures: c.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started });
-    throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
-  }
-  const input = releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets });
-  const res = await hubRequest<{ duplicate: boolean; version: { version: number; sha256: string }; rollout: { id: number; state: string } | null }>(hub, 'POST', '/v1/releases', {
-    ...input,
-    artifact: Buffer.from(c.artifact).toString('base64'),
-    fingerprint,
-    ...(config.rollout !== undefined ? { rollout: config.rollout } : {}),
+  for (const w of [...metricWarnings(c.evaluation.metrics), ...(quantization?.warnings ?? [])]) process.stderr.write(`warning: ${w}\n`);
+  return { format: c.format, figures: c.figures, ...(quantization ? { quantization } : {}), input: releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets }) };
+}
+
+/** What shrinking the float model did, on the test split (the pipeline calibrated int8 on `calibration`). */
+function quantizationReport(c: Candidate, calibration: CalibrationSample): QuantizationReport {
+  const spec = c.training.spec;
+  const int8 = c.format === 'tflite-int8';
+  const limits = int8 ? int8Limits(c.artifact, spec) : {};
+  return compareQuantized(spec, c.splits.test, c.reference!, c.evaluation, {
+    calibration: int8 ? calibration.dataset : { ...calibration.dataset, n: 0, x: new Float32Array(0) },
+    sample: int8 ? calibration.rule : 'none',
+    rangeRule: int8 ? rangeRuleText(calibration.dataset.n) : 'none: only the weights are quantized; activations stay float',
+    ...(limits.input ? { inputLimits: limits.input } : {}),
+    ...(limits.output ? { outputLimits: limits.output } : {}),
   });
-  if (!res.body.version) throw userError('hub-refused', 'the hub answered without a version');
-  await finish({
-    model: config.model,
-    outcome: res.body.duplicate ? 'duplicate' : res.body.rollout ? 'rollout-started' : 'published',
-    version: res.body.version.version,
-    sha256: res.body.version.sha256,
-    format: c.format,
-    fingerprint,
-    figures: c.figures,
-    gates: report.gates,
-    rollout: res.body.rollout ? { id: res.body.rollout.id, state: res.body.rollout.state } : null,
-    durationMs: Date.now() - started,
+}
+
+/** Drift references beyond this many features would make the signed release heavy; devices go without. */
+const MAX_DRIFT_FEATURES = 256;
+
+/** Import the config's .tflite, evaluate it on all of `data`, and write the model directory `out`. */
+async function importedCandidate(config: ReleaseConfig, file: string, dataFile: string, out: string): Promise<Built> {
+  const t = config.tflite!;
+  const m = await importTfliteModel({
+    file,
+    out,
+    data: dataFile,
+    description: { task: config.task!, target: config.target, ...(t.features ? { features: t.features } : {}), ...(t.inputShape ? { inputShape: t.inputShape } : {}), ...(t.labels ? { labels: t.labels } : {}) },
   });
+  const { spec } = m.meta;
+  const ev = m.evaluation!;
+  const f = spec.features.length;
+  return {
+    format: m.meta.format,
+    figures: m.meta.figures,
+    input: {
+      model: config.model,
+      channel: config.channel,
+      task: spec.task,
+      artifact: m.artifact,
+      format: m.meta.format,
+      runtime: m.meta.runtime,
+      spec,
+      validation: m.meta.figures,
+      selfTest: m.selfTest,
+      ...(f <= MAX_DRIFT_FEATURES ? { reference: fitDriftReference(applyPreprocessing(spec.preprocessing, ev.dataset.x), f) } : {}),
+      budgets: config.budgets,
+      metrics: { ...m.meta.figures, evaluation: ev.metrics },
+    },
+  };
 }

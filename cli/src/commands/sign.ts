@@ -32,15 +32,19 @@ async function readBytes(file: string, what: string): Promise<Uint8Array> {
   }
 }
 
-export async function sign(o: { artifact: string; model: string; version: number; channel: string; expires: string; format: string; spec?: string; keys: string; out: string }): Promise<void> {
-  const format = ArtifactFormatSchema.safeParse(o.format);
-  if (!format.success) throw userError('bad-usage', `--format must be one of ${ArtifactFormatSchema.options.join(', ')}`);
+export async function sign(o: { artifact: string; model: string; version: number; channel: string; expires: string; format?: string; spec?: string; keys: string; out: string }): Promise<void> {
+  const format = o.format === undefined ? undefined : ArtifactFormatSchema.safeParse(o.format);
+  if (format && !format.success) throw userError('bad-usage', `--format must be one of ${ArtifactFormatSchema.options.join(', ')}`);
   if (o.version < 1) throw userError('bad-usage', '--version must be 1 or more');
   const artifact = await readBytes(resolve(o.artifact), 'artifact');
   const specDir = o.spec ? dirname(resolve(o.spec)) : dirname(resolve(o.artifact));
   const { meta } = await readModelDir(specDir).catch((e: Error) => {
     throw userError('no-spec', `${o.spec ?? join(specDir, MODEL_FILES.meta)}: the model description (input spec) is needed to sign a release: ${e.message}`);
   });
+  // A device picks its runtime by the signed format: one that is not the artifact's cannot run.
+  if (format?.data !== undefined && format.data !== meta.format) {
+    throw userError('bad-usage', `--format ${format.data} does not match the model description, which says ${meta.format}`);
+  }
   const lifetime = parseDuration(o.expires);
   const signer = await loadReleaseSigner(resolve(o.keys));
   const release = buildRelease({
@@ -48,7 +52,7 @@ export async function sign(o: { artifact: string; model: string; version: number
     version: o.version,
     channel: o.channel,
     artifact,
-    format: format.data,
+    format: meta.format,
     runtime: meta.runtime,
     spec: meta.spec,
     validation: meta.figures,

@@ -18,6 +18,20 @@ export function registerModelCommands(program: Command): void {
     .action(async (o) => (await import('../commands/train.js')).train(o));
 
   program
+    .command('import')
+    .description('make a model directory from a .tflite file trained elsewhere (e.g. by TensorFlow\'s converter)')
+    .requiredOption('--tflite <file>', 'the .tflite model')
+    .requiredOption('--task <task>', 'classification or regression')
+    .requiredOption('--target <name>', 'what the model predicts (the label column of evaluation data)')
+    .requiredOption('--out <dir>', 'where to write the model directory')
+    .option('--features <names>', 'feature names in input order, comma-separated')
+    .option('--input-shape <shape>', "one row's shape, e.g. 28x28 (default: the model's own; features are then x0, x1, ...)")
+    .option('--labels <names>', 'class names in output order, comma-separated (default 0, 1, ...)')
+    .option('--data <file>', 'labelled CSV to evaluate the model on and keep as its test rows')
+    .option('--json', 'print the result as JSON')
+    .action(async (o) => (await import('../commands/import.js')).importCommand(o));
+
+  program
     .command('quantize')
     .description('make a smaller variant of a trained model and compare it with the float model')
     .requiredOption('--model <dir>', 'model directory from edgeml train')
@@ -44,6 +58,7 @@ export function registerModelCommands(program: Command): void {
     .option('--min-throughput <rows>', 'minimum batch throughput, rows/s', num('--min-throughput'))
     .option('--max-size-kb <kb>', 'maximum artifact size in KiB', num('--max-size-kb'))
     .option('--max-memory-mb <mb>', 'maximum peak RSS of the device process in MiB', num('--max-memory-mb'))
+    .option('--max-int8-disagreement <x>', 'maximum share of rows whose answer quantization changed (0..1), against the float model kept by quantize', num('--max-int8-disagreement'))
     .option('--hub-dir <dir>', 'hub data directory: compare with the version in production')
     .option('--model-name <name>', 'the model name in the hub registry (with --hub-dir)')
     .option('--runs <n>', 'single-row runs for latency', int('--runs'), 2000)

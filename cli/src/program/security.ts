@@ -28,7 +28,7 @@ export function registerSecurityCommands(program: Command): void {
     .requiredOption('--version <n>', 'release version (a whole number above every earlier one)', int('--version'))
     .option('--channel <name>', 'release channel', 'stable')
     .option('--expires <duration>', 'lifetime, e.g. 30d, 12h', '365d')
-    .option('--format <format>', 'artifact format', 'tflite-int8')
+    .option('--format <format>', "artifact format (default: the model description's)")
     .option('--spec <file>', 'model description (edgeml-model.json) giving the input spec; default: beside the artifact')
     .requiredOption('--keys <dir>', 'key directory with release.key and release-key.json')
     .requiredOption('--out <file>', 'where to write the signed envelope')

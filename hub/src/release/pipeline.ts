@@ -13,7 +13,8 @@ import {
   loadUserModel,
   fitDriftReference,
   quantizeBundle,
-  subset,
+  calibrationSample,
+  CALIBRATION_MAX_ROWS,
   type Dataset,
   type tf,
   modelInputShape,
@@ -65,9 +66,6 @@ export interface Candidate {
   driftReference: NonNullable<Release['reference']>;
 }
 
-/** Rows of the training split that calibrate int8 quantization. */
-const CALIBRATION_ROWS = 256;
-
 /** Turn the trained model into the artifact format that ships. */
 export async function packageArtifact(model: tf.LayersModel, floatArtifact: Uint8Array, format: ArtifactFormat, calibration: Float32Array): Promise<Uint8Array> {
   switch (format) {
@@ -114,7 +112,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const loader = opts.runtimes[format];
   if (!loader) throw userError('unknown-format', `no runtime for artifact format ${format}`);
   const floatArtifact = await saveBundle(training.model);
-  const calibration = applyPreprocessing(training.spec.preprocessing, subset(splits.train, Array.from({ length: Math.min(CALIBRATION_ROWS, splits.train.n) }, (_, i) => i)).x);
+  // The same rows `edgeml quantize` calibrates on: every training row, or a stratified sample.
+  const calibration = applyPreprocessing(training.spec.preprocessing, calibrationSample(splits.train, CALIBRATION_MAX_ROWS, splits.seed).dataset.x);
   const artifact = await packageArtifact(training.model, floatArtifact, format, calibration).finally(() => training.model.dispose());
   // What the float model scores on the same rows, so the cost of shrinking it is on record.
   const reference = artifact === floatArtifact ? undefined : await evaluateWith(opts.runtimes, 'tfjs-layers', floatArtifact, training.spec, splits.test);

@@ -12,9 +12,11 @@ export { encodeRows, encodeRow, mapColumns, InputError } from './preprocess/inpu
 export { trainModel, type TrainOptions, type TrainResult, type EpochLog } from './train/train.js';
 export { buildModel, type Architecture } from './train/architectures.js';
 export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend } from './train/backend.js';
-export { classificationMetrics, regressionMetrics, headlineFigures, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
+export { classificationMetrics, regressionMetrics, headlineFigures, metricWarnings, isImbalanced, MIN_TEST_ROWS, MIN_CLASS_ROWS, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
 export { readDatasetFor, evaluateOnFile } from './model/evaluate-model.js';
 export { loadUserModel, modelInputShape } from './train/user-model.js';
 export { fitDriftReference, binOf, psi } from './drift/reference.js';
+export { calibrationSample, featureRanges, CALIBRATION_MAX_ROWS, type CalibrationSample } from './quantize/calibration.js';
+export { compareQuantized, disagreement, disagreementRule, REGRESSION_DISAGREEMENT, type QuantizationReport, type CompareOptions } from './quantize/report.js';

@@ -3,7 +3,7 @@
  * .tflite, float32 or calibrated full-integer int8), a reader and inspector for any .tflite,
  * and a runtime on the real TFLite interpreter (WASM) behind @edgeml/ml's ModelRuntime.
  */
-export { exportTflite, type ExportTfliteOptions, type TfliteQuantization } from './convert/export.js';
+export { exportTflite, rangeRuleText, DEFAULT_RANGE_MARGIN, type ExportTfliteOptions, type TfliteQuantization } from './convert/export.js';
 export {
   readTflite,
   tensorData,
@@ -19,4 +19,8 @@ export {
   type TensorValues,
 } from './format/read.js';
 export { formatTfliteInfo, type FormatOptions } from './format/inspect.js';
+export { int8Limits, type Int8Limits } from './format/limits.js';
 export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './runtime/runtime.js';
+export { describeTflite, type ImportDescription, type DescribedTflite, type TensorSummary } from './import/describe.js';
+/** The interpreter itself, for checks that must not go through the runtime's own conversions. */
+export { loadTfliteWasm, type TfliteWasm, type ModelRunner, type RunnerTensor } from './runtime/env.js';

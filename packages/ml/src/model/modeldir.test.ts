@@ -52,9 +52,10 @@ async function refusal(): Promise<EdgemlError> {
 
 describe('model directory', () => {
   it('reads back what it wrote: description and artifact bytes', async () => {
-    const written = await writeModelDir(dir, { artifact, meta, test: rows, calibration: rows });
+    const written = await writeModelDir(dir, { artifact, meta, test: rows, calibration: rows, floatReference: artifact });
     expect(written).toMatchObject({ ...meta, sha256: sha256Hex(artifact), sizeBytes: 512 });
     expect((await readdir(dir)).sort()).toEqual(Object.values(MODEL_FILES).sort());
+    expect(Buffer.compare(await readFile(join(dir, MODEL_FILES.floatReference)), Buffer.from(artifact))).toBe(0);
 
     const read = await readModelDir(dir);
     expect(read.meta).toEqual(written);

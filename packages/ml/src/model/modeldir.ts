@@ -1,7 +1,8 @@
 /**
  * A trained model on disk, as `edgeml train --out DIR` writes it: the tfjs artifact, a JSON
  * description (input spec with preprocessing, metrics, how it was trained), and the test split
- * and a calibration sample as CSV so quantize and validate need nothing else.
+ * and the calibration rows (see quantize/calibration.ts) as CSV so quantize and validate need
+ * nothing else.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +10,14 @@ import { ModelSpecSchema, readJsonFile, sha256Hex, userError, writeFileAtomic, t
 import { z } from 'zod';
 import type { Dataset } from '../data/dataset.js';
 
-export const MODEL_FILES = { artifact: 'model.emtf', meta: 'edgeml-model.json', test: 'test.csv', calibration: 'calibration.csv' } as const;
+export const MODEL_FILES = {
+  artifact: 'model.emtf',
+  meta: 'edgeml-model.json',
+  test: 'test.csv',
+  calibration: 'calibration.csv',
+  /** A quantized model's float original, so validate can measure what quantization changed on any data. */
+  floatReference: 'float-reference.emtf',
+} as const;
 
 /** The artifact's file name in a model directory: `.tflite` files keep their usual extension. */
 export const artifactFileName = (format: ArtifactFormat): string => (format.startsWith('tflite') ? 'model.tflite' : MODEL_FILES.artifact);
@@ -24,6 +32,8 @@ const MetaSchema = z.object({
   metrics: z.unknown(),
   training: z.record(z.string(), z.unknown()),
   data: z.unknown(),
+  /** What quantization did (see quantize/report.ts), for a model made by edgeml quantize. */
+  quantization: z.unknown().optional(),
   created: z.string(),
 });
 export type ModelMeta = z.infer<typeof MetaSchema> & { format: ArtifactFormat };
@@ -41,13 +51,14 @@ export function datasetToCsv(ds: Dataset, spec: ModelSpec, limit = ds.n): string
 
 export async function writeModelDir(
   dir: string,
-  m: { artifact: Uint8Array; meta: Omit<ModelMeta, 'sha256' | 'sizeBytes' | 'created'>; test: Dataset; calibration: Dataset },
+  m: { artifact: Uint8Array; meta: Omit<ModelMeta, 'sha256' | 'sizeBytes' | 'created'>; test: Dataset; calibration: Dataset; floatReference?: Uint8Array },
 ): Promise<ModelMeta> {
   await mkdir(dir, { recursive: true });
   const meta: ModelMeta = { ...m.meta, sha256: sha256Hex(m.artifact), sizeBytes: m.artifact.length, created: new Date().toISOString() };
   await writeFileAtomic(join(dir, artifactFileName(meta.format)), m.artifact);
   await writeFile(join(dir, MODEL_FILES.test), datasetToCsv(m.test, meta.spec));
-  await writeFile(join(dir, MODEL_FILES.calibration), datasetToCsv(m.calibration, meta.spec, 256));
+  await writeFile(join(dir, MODEL_FILES.calibration), datasetToCsv(m.calibration, meta.spec));
+  if (m.floatReference) await writeFileAtomic(join(dir, MODEL_FILES.floatReference), m.floatReference);
   await writeFileAtomic(join(dir, MODEL_FILES.meta), JSON.stringify(meta, null, 2) + '\n');
   return meta;
 }

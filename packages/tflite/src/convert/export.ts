@@ -5,7 +5,7 @@
 import type { LayersModel } from '@tensorflow/tfjs';
 import { userError } from '@edgeml/core';
 import { writeTflite } from '../format/write.js';
-import { calibrationRanges, type Tfjs } from './evaluate.js';
+import { calibrationRanges, type Range, type Tfjs } from './evaluate.js';
 import { graphFromLayersModel } from './from-tfjs.js';
 import type { IrGraph } from './ir.js';
 import { size } from './ir.js';
@@ -23,6 +23,21 @@ export interface ExportTfliteOptions {
   calibration?: Float32Array;
   /** Written into Model.description. */
   description?: string;
+  /**
+   * Each calibrated range is widened by this share of its span at both ends (default
+   * DEFAULT_RANGE_MARGIN), so rows a little beyond the calibration rows are not clipped.
+   */
+  rangeMargin?: number;
+  /** Values the output must represent whatever the calibration rows gave (a regression's training targets). */
+  outputRange?: Range;
+}
+
+/** 10% each side costs int8 a tenth of its resolution and keeps near-range rows unclipped. */
+export const DEFAULT_RANGE_MARGIN = 0.1;
+
+/** The range rule in words, for quantization reports. */
+export function rangeRuleText(rows: number, margin = DEFAULT_RANGE_MARGIN, outputCovers?: string): string {
+  return `min-max of every tensor over ${rows} calibration rows, widened by ${Math.round(margin * 100)}% of the span at each end${outputCovers ? `; the output also covers ${outputCovers}` : ''}`;
 }
 
 /** Convert a trained tfjs model to a .tflite flatbuffer. */
@@ -47,6 +62,18 @@ export async function exportTflite(model: LayersModel, options: ExportTfliteOpti
   // Loaded here, not at the top: the device runtime imports this package without tfjs.
   const tf: Tfjs = await import('@tensorflow/tfjs');
   const ranges = calibrationRanges(tf, graph, rows, rows.length / rowSize);
+  const margin = options.rangeMargin ?? DEFAULT_RANGE_MARGIN;
+  if (!(margin >= 0 && margin <= 1)) throw userError('tflite-bad-option', `rangeMargin ${margin} is not between 0 and 1`);
+  for (const r of ranges.values()) {
+    const pad = (r.max - r.min) * margin;
+    r.min -= pad;
+    r.max += pad;
+  }
+  const out = ranges.get(graph.output);
+  if (out && options.outputRange) {
+    out.min = Math.min(out.min, options.outputRange.min);
+    out.max = Math.max(out.max, options.outputRange.max);
+  }
   return writeTflite(lowerInt8(graph, ranges, description));
 }
 

@@ -14,7 +14,9 @@ export function withInputBatch(bytes: Uint8Array, batch: number): Uint8Array {
   const tensor = input === undefined ? undefined : sg?.tables(F.SubGraph.tensors, 'tensors')[input];
   const shape = tensor?.vector(F.Tensor.shape, 4, 'tensor shape');
   if (!shape || shape.length === 0) throw new Error('the model input has no batch dimension to resize');
-  const copy = bytes.slice();
+  // Not bytes.slice(): on a Node Buffer (what readFile gives) that is a view, and the caller's
+  // model would be rewritten in place.
+  const copy = new Uint8Array(bytes);
   new DataView(copy.buffer, copy.byteOffset, copy.byteLength).setInt32(shape.start, batch, true);
   return copy;
 }

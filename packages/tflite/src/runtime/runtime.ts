@@ -9,6 +9,7 @@ import { EdgemlError, errorMessage, userError } from '@edgeml/core';
 import type { ModelRuntime, RuntimeInfo, RuntimeLoader } from '@edgeml/ml';
 import { readTflite, type TfliteModelInfo, type TfliteTensor } from '../format/read.js';
 import { withInputBatch } from '../format/batch.js';
+import { withExtraInputs } from '../format/state.js';
 import { loadTfliteWasm, type ModelRunner, type RunnerTensor, type TfliteWasm } from './env.js';
 
 export interface TfliteRuntimeOptions {
@@ -59,19 +60,22 @@ export async function createTfliteRuntime(artifact: Uint8Array, options: TfliteR
     outputSize: outTensor.shape.slice(1).reduce((a, d) => a * d, 1),
   };
   const rowSize = info.inputShape.reduce((a, d) => a * d, 1);
+  // Variable tensors (recurrent state) become extra inputs the lanes reset before each row.
+  const state = sg.tensors.filter((t) => t.isVariable).map((t) => t.index);
+  const runnable = state.length > 0 ? withExtraInputs(artifact, state) : artifact;
 
   const wasm = await loadTfliteWasm();
   const runnerOptions = { numThreads: 1, enableProfiling: options.enableProfiling ?? false };
   const mark = wasm.stderrMark();
   let runner: ModelRunner;
   try {
-    runner = await wasm.createRunner(artifact, runnerOptions);
+    runner = await wasm.createRunner(runnable, runnerOptions);
   } catch (e) {
     throw userError('tflite-load-failed', `the TFLite interpreter refused the model: ${reason(wasm, mark, e)}`, e);
   }
   let single: Lane;
   try {
-    single = new Lane(wasm, runner, 1, rowSize, info.outputSize, io);
+    single = new Lane(wasm, runner, 1, rowSize, info.outputSize, io, state.length);
   } catch (e) {
     runner.cleanUp();
     throw userError('tflite-load-failed', `the TFLite interpreter disagrees with the model file: ${errorMessage(e)}`, e);
@@ -81,11 +85,11 @@ export async function createTfliteRuntime(artifact: Uint8Array, options: TfliteR
   if (batchSize > 1) {
     let batchRunner: ModelRunner | undefined;
     try {
-      batchRunner = await wasm.createRunner(withInputBatch(artifact, batchSize), { ...runnerOptions, enableProfiling: false });
-      batched = new Lane(wasm, batchRunner, batchSize, rowSize, info.outputSize, io);
+      batchRunner = await wasm.createRunner(withInputBatch(runnable, batchSize), { ...runnerOptions, enableProfiling: false });
+      batched = new Lane(wasm, batchRunner, batchSize, rowSize, info.outputSize, io, state.length);
     } catch {
-      // Not every graph can be re-batched (e.g. a RESHAPE to a fixed [1, n]); the row loop
-      // serves it just as correctly.
+      // Not every graph can be re-batched (e.g. a RESHAPE to a fixed [1, n], or recurrent
+      // state sized for one row); the row loop serves it just as correctly.
       batchRunner?.cleanUp();
       batched = undefined;
     }
@@ -137,6 +141,9 @@ class RunnerRuntime implements TfliteRuntime {
 class Lane {
   private inView!: TensorView;
   private outView!: TensorView;
+  private stateViews: TensorView[] = [];
+  /** Each state tensor as the interpreter initialised it, restored before every infer(). */
+  private readonly stateInitial: TensorView[];
 
   constructor(
     private readonly wasm: TfliteWasm,
@@ -145,14 +152,18 @@ class Lane {
     readonly rowSize: number,
     private readonly outSize: number,
     private readonly io: { input: Io; output: Io },
+    private readonly stateInputs: number,
   ) {
     this.refreshViews();
+    this.stateInitial = this.stateViews.map((v) => v.slice());
   }
 
   /** Run rows [first, first + rows) of `input` into `result`. */
   run(input: Float32Array, first: number, result: Float32Array): void {
     // Growing WASM memory detaches the views; they then read as empty, so refresh them.
-    if (this.inView.length === 0 || this.outView.length === 0) this.refreshViews();
+    if (this.inView.length === 0 || this.outView.length === 0 || this.stateViews.some((v) => v.length === 0)) this.refreshViews();
+    // Every view type is a number array, so setting one from its own snapshot is sound.
+    for (let i = 0; i < this.stateViews.length; i++) (this.stateViews[i] as Float32Array).set(this.stateInitial[i]!);
     const rows = input.subarray(first * this.rowSize, (first + this.rows) * this.rowSize);
     if (this.io.input.kind === 'float') this.inView.set(rows);
     else quantizeInto(this.inView, rows, this.io.input);
@@ -167,10 +178,11 @@ class Lane {
   private refreshViews(): void {
     const ins = this.runner.getInputs();
     const outs = this.runner.getOutputs();
-    if (ins.length !== 1 || outs.length !== 1) {
-      throw new Error(`the interpreter reports ${ins.length} inputs and ${outs.length} outputs; expected 1 and 1`);
+    if (ins.length !== 1 + this.stateInputs || outs.length !== 1) {
+      throw new Error(`the interpreter reports ${ins.length} inputs and ${outs.length} outputs; expected ${1 + this.stateInputs} and 1`);
     }
     this.inView = ins[0]!.data();
+    this.stateViews = ins.slice(1).map((t) => t.data());
     this.outView = outs[0]!.data();
     if (this.inView.length !== this.rows * this.rowSize || this.outView.length !== this.rows * this.outSize) {
       throw new Error(
