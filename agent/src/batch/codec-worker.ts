@@ -37,7 +37,7 @@ port.on('message', (m: Request) => {
       port.postMessage({ ok: true });
       return;
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure as Error; // the first failure, rethrown as caught
     const c = codec!;
     switch (m.op) {
       case 'next': {

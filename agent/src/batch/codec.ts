@@ -196,7 +196,7 @@ export async function openCodec(o: CodecOptions, threads?: boolean): Promise<Cod
 function inlineCodec(codec: BatchCodec): CodecClient {
   let failure: unknown;
   const guard = async <T>(fn: () => T): Promise<T> => {
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure as Error; // the first failure, rethrown as caught
     try {
       return fn();
     } catch (e) {

@@ -195,7 +195,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
     for (;;) {
       const d = await codecCall(ahead.shift()!);
       if (d.done) ended = true;
-      if (checkpointFailed) throw checkpointFailed;
+      if (checkpointFailed) throw checkpointFailed as Error; // rethrown as caught
       if (d.header !== undefined && !opened) await openOutputs(d.header);
       // Run the model over the block's rows, a runtime batch at a time.
       // Sized for the block's capacity, not its rows, so the buffer fits the blocks after it too.
@@ -237,7 +237,10 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
       }
       if (d.done) break;
       // One checkpoint at a time: when flushing is slower than the model, the next one covers more.
-      if (opened && !checkpointing && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) void checkpoint();
+      if (opened && !checkpointing && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
+        // A failure is kept in checkpointFailed and ends the run at the next block.
+        checkpoint().catch(() => undefined);
+      }
     }
     // Calls are answered in order: once the last write is, every write before it is done.
     const w = await written;

@@ -16,16 +16,25 @@ beforeAll(async () => {
 });
 afterAll(() => predictor?.swap(null)?.runtime.dispose());
 
+/** The first request of a pass runs at once: its answer is a value, not a promise. */
+const immediate = (r: PredictResult | Promise<PredictResult>): PredictResult => {
+  if (r instanceof Promise) throw new Error('expected the request to run at once');
+  return r;
+};
+/** A request made while a pass is open waits for the next merged call. */
+const queued = (r: PredictResult | Promise<PredictResult>): Promise<PredictResult> => {
+  if (!(r instanceof Promise)) throw new Error('expected the request to wait for a merged call');
+  return r;
+};
+
 const labelsOf = (r: PredictResult) => r.predictions.map((p) => (p as { label: string }).label);
 
 describe('Batcher', () => {
   it('runs the first request of a pass at once and merges the ones after it into one call', async () => {
     const flushes: [number, number][] = [];
     const batcher = new Batcher(predictor, { onFlush: (n, rows) => flushes.push([n, rows]) });
-    const first = batcher.submit([iris.rows[0]]);
-    expect(first).not.toBeInstanceOf(Promise);
-    const rest = iris.rows.slice(1, 11).map((row, i) => batcher.submit(i % 2 ? [row] : [row, iris.rows[0]!]));
-    rest.forEach((r) => expect(r).toBeInstanceOf(Promise));
+    immediate(batcher.submit([iris.rows[0]]));
+    const rest = iris.rows.slice(1, 11).map((row, i) => queued(batcher.submit(i % 2 ? [row] : [row, iris.rows[0]!])));
     const results = await Promise.all(rest);
     expect(flushes).toEqual([[10, 15]]);
     const alone = predictor.predict(iris.rows.slice(0, 11));
@@ -39,7 +48,7 @@ describe('Batcher', () => {
 
   it('fails only the request with a bad row, naming its own row index', async () => {
     const batcher = new Batcher(predictor);
-    batcher.submit([iris.rows[0]]);
+    immediate(batcher.submit([iris.rows[0]]));
     const good1 = batcher.submit([iris.rows[1], iris.rows[2]]);
     const bad = batcher.submit([iris.rows[3], [1, 2, 'x', 4]]);
     const good2 = batcher.submit([iris.rows[4]]);
@@ -52,8 +61,8 @@ describe('Batcher', () => {
   it('lets observers see every request, charging merged ones their share of the call', async () => {
     const batcher = new Batcher(predictor);
     const before = served.length;
-    batcher.submit([iris.rows[0]]);
-    await Promise.all([batcher.submit([iris.rows[1]]), batcher.submit([iris.rows[2], iris.rows[3], iris.rows[4]])]);
+    immediate(batcher.submit([iris.rows[0]]));
+    await Promise.all([queued(batcher.submit([iris.rows[1]])), queued(batcher.submit([iris.rows[2], iris.rows[3], iris.rows[4]]))]);
     const seen = served.slice(before);
     expect(seen.map((s) => [s.rows, s.ok, s.version])).toEqual([
       [1, true, 1],
@@ -67,11 +76,10 @@ describe('Batcher', () => {
   it('keeps merged calls within maxRows and runs a large request on its own', async () => {
     const flushes: [number, number][] = [];
     const batcher = new Batcher(predictor, { maxRows: 4, onFlush: (n, rows) => flushes.push([n, rows]) });
-    batcher.submit([iris.rows[0]]);
-    const queued = [0, 1, 2, 3, 4].map((i) => batcher.submit([iris.rows[i], iris.rows[i + 1]]));
-    const big = batcher.submit(iris.rows.slice(0, 6));
-    expect(big).not.toBeInstanceOf(Promise);
-    await Promise.all(queued);
+    immediate(batcher.submit([iris.rows[0]]));
+    const waiting = [0, 1, 2, 3, 4].map((i) => queued(batcher.submit([iris.rows[i], iris.rows[i + 1]])));
+    immediate(batcher.submit(iris.rows.slice(0, 6)));
+    await Promise.all(waiting);
     expect(flushes.every(([, rows]) => rows <= 4)).toBe(true);
     expect(flushes.reduce((a, [n]) => a + n, 0) + 1).toBe(5);
   });
@@ -81,8 +89,8 @@ describe('Batcher', () => {
     const v2 = await iris.load(2);
     const v1 = predictor.active!;
     try {
-      batcher.submit([iris.rows[0]]);
-      const waiting = [batcher.submit([iris.rows[1]]), batcher.submit([iris.rows[2]])];
+      immediate(batcher.submit([iris.rows[0]]));
+      const waiting = [queued(batcher.submit([iris.rows[1]])), queued(batcher.submit([iris.rows[2]]))];
       predictor.swap(v2);
       const results = await Promise.all(waiting);
       expect(results.map((r) => r.version)).toEqual([2, 2]);

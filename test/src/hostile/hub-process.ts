@@ -41,10 +41,13 @@ export async function spawnHub(dataDir: string, timeoutMs = 60_000): Promise<Hub
       }
     };
     child.stdout!.on('data', check);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`hub exited at start (code ${child.exitCode}):\n${out}`));
-    });
+    // `exit` never rejects: it resolves when the process is gone.
+    exit
+      .then(() => {
+        clearTimeout(timer);
+        reject(new Error(`hub exited at start (code ${child.exitCode}):\n${out}`));
+      })
+      .catch(reject);
   });
   const crashed = exit.then(() => Promise.reject(new Error(`the hub process exited (code ${child.exitCode}, signal ${child.signalCode}):\n${out.slice(-3000)}`)));
   // Observed here so that a hub killed at the end of a test is no unhandled rejection.
