@@ -5,11 +5,13 @@
 set -u
 cd "$(dirname "$0")/.."
 runs="${1:-10}"
+logs=$(mktemp -d /tmp/edgeml-demo-under-load.XXXXXX)
 loops=()
 cleanup() {
   for pid in "${loops[@]}"; do kill "$pid" 2>/dev/null; done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 for _ in 1 2 3 4 5 6; do
   ( while :; do :; done ) &
   loops+=("$!")
@@ -18,10 +20,10 @@ ok=0
 times=()
 for i in $(seq 1 "$runs"); do
   start=$(date +%s.%N)
-  if npx edgeml demo > "/tmp/edgeml-demo-under-load-$i.log" 2>&1; then
+  if npx edgeml demo > "$logs/run-$i.log" 2>&1; then
     ok=$((ok + 1)); result=ok
   else
-    result="FAILED (log: /tmp/edgeml-demo-under-load-$i.log)"
+    result="FAILED (log: $logs/run-$i.log)"
   fi
   secs=$(echo "$(date +%s.%N) - $start" | bc)
   times+=("$(printf '%.1f' "$secs")")

@@ -136,6 +136,12 @@ export class Reporter {
 
   /** Cut the current window into a telemetry record and queue it. */
   async report(): Promise<void> {
+    await this.queueWindow();
+    await this.outbox.flush(this.o.client);
+  }
+
+  /** Cut the open window into the outbox, under the id its snapshots were saved with. */
+  private async queueWindow(): Promise<void> {
     const figures = this.window.cut();
     const id = this.windowId;
     this.windowId = this.outbox.newId();
@@ -146,7 +152,6 @@ export class Reporter {
     // The snapshot is now part of a queued record; a crash from here keeps the record only.
     await this.snapshotting.catch(() => undefined);
     await rm(this.snapshotPath, { force: true });
-    await this.outbox.flush(this.o.client);
   }
 
   /** The API's feedback hook: a true label for a prediction this agent made. */
@@ -184,12 +189,25 @@ export class Reporter {
     this.outbox.flush(this.o.client).catch((e: unknown) => this.o.log.warn('outbox flush failed', { error: errorMessage(e) }));
   }
 
-  /** Stop counting and queue the open window (sent now if the broker is there). */
-  async stop(): Promise<void> {
+  /**
+   * Stop counting and queue the open window; send what is queued for at most `flushMs` (a long
+   * backlog must not hold up a stop: it stays on disk for the next start).
+   */
+  async stop(flushMs = 2000): Promise<void> {
     clearInterval(this.timer);
     clearInterval(this.snapshotTimer);
     this.stopObserving?.();
     if (this.window.empty) return;
-    await this.report().catch((e: unknown) => this.o.log.warn('telemetry report at stop failed', { error: errorMessage(e) }));
+    try {
+      await this.queueWindow();
+    } catch (e) {
+      // The saved snapshot, if any, is queued on the next start instead.
+      this.o.log.warn('telemetry window not queued at stop', { error: errorMessage(e) });
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const sent = this.outbox.flush(this.o.client).catch((e: unknown) => this.o.log.warn('outbox flush at stop failed', { error: errorMessage(e) }));
+    await Promise.race([sent, new Promise<void>((r) => (timer = setTimeout(r, flushMs)))]);
+    clearTimeout(timer);
   }
 }

@@ -115,8 +115,9 @@ export const handlers: Handlers = {
     ctx.faults.reach('verifying:before');
     const { artifact } = ctx.envelope.signed;
     const part = partPath(ctx.dataDir, artifact.sha256);
-    // Resumed after installing already moved the bytes into the slot: nothing left to check here.
-    if (!(await exists(part)) && ctx.state.slots[ctx.state.update!.slot]?.sha256 !== artifact.sha256 && (await exists(slotArtifact(ctx.dataDir, ctx.state.update!.slot)))) return 'installing';
+    // No part file: the bytes were moved into the slot already, or lost. Installing checks the
+    // slot against the signed hash and fetches the artifact again if it is not there.
+    if (!(await exists(part))) return 'installing';
     await hashFile(part, artifact);
     return 'installing';
   },
