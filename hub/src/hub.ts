@@ -233,7 +233,12 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     if (broker) {
       const b = broker;
       undo.push({ name: 'broker', run: () => b.close() });
-      undo.push({ name: 'device connections', run: () => void (accepting = false) });
+      undo.push({
+        name: 'device connections',
+        run: () => {
+          accepting = false;
+        },
+      });
     }
 
     const desired = new DesiredReleases(registry, store, { publish: (topic, payload, o) => mqtt.publishAsync(topic, payload, o).then(() => undefined) }, log);

@@ -145,13 +145,14 @@ class FleetView {
     const id = deviceIdOfTopic(topic) ?? topic.split('/').pop()!;
     if (topic.endsWith('/status')) this.parse(payload, DeviceStatusSchema, (s) => this.statuses.set(id, s));
     else if (topic.endsWith('/presence')) this.parse(payload, PresenceSchema, (p) => this.presence.set(id, p));
-    else this.parse(payload, { safeParse: (x: unknown) => ({ success: true as const, data: x as DeviceAnalysis }) }, (a) => this.analyses.set(id, a));
+    // The hub's own analysis: trusted as the hub wrote it.
+    else this.parse(payload, { safeParse: (x: unknown) => ({ success: true, data: x as DeviceAnalysis }) }, (a) => this.analyses.set(id, a));
   }
 
-  private parse<T>(payload: Buffer, schema: { safeParse(x: unknown): { success: true; data: T } | { success: false } }, keep: (v: T) => void): void {
+  private parse<T>(payload: Buffer, schema: { safeParse(x: unknown): { success: boolean; data?: T } }, keep: (v: T) => void): void {
     try {
       const r = schema.safeParse(JSON.parse(payload.toString('utf8')));
-      if (r.success) keep(r.data);
+      if (r.success) keep(r.data as T);
       this.last = Date.now();
     } catch {
       // A malformed retained message is one device's problem, not the report's.

@@ -91,7 +91,7 @@ export class Registry {
     this.migrate();
     this.fleet = new FleetStore(this.db);
     this.rollouts = new RolloutStore(this.db);
-    this.desired = new DesiredStore(this.db, (what, error) => this.corrupt(what, error));
+    this.desired = new DesiredStore(this.db, (what, error) => this.onCorrupt(what, error));
     this.liveness = new LivenessStore(this.db);
     this.scopes = new ScopeStore(this.db);
     this.tokens = new TokenStore(this.db);
@@ -109,10 +109,6 @@ export class Registry {
   readonly liveness: LivenessStore;
   /** Rows that could not be read; reported by whoever owns the registry, then skipped. */
   onCorrupt: (what: string, error: string) => void = () => undefined;
-
-  private corrupt(what: string, error: string): void {
-    this.onCorrupt(what, error);
-  }
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
@@ -195,7 +191,7 @@ export class Registry {
       try {
         out.push(toVersion(r));
       } catch (e) {
-        this.corrupt(`version ${r.model} v${r.version}`, (e as Error).message);
+        this.onCorrupt(`version ${r.model} v${r.version}`, (e as Error).message);
       }
     }
     return out;
@@ -247,7 +243,7 @@ export class Registry {
     try {
       return toDevice(r);
     } catch (e) {
-      this.corrupt(`device ${String(r.id)}`, (e as Error).message);
+      this.onCorrupt(`device ${String(r.id)}`, (e as Error).message);
       return undefined;
     }
   }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { checkFailed, userError, type Logger, type SignedRelease } from '@edgeml/core';
 import type { DesiredReleases } from '../desired/desired.js';
-import type { Registry, VersionRecord } from '../registry/registry.js';
+import type { DeviceRecord, Registry, VersionRecord } from '../registry/registry.js';
 import { RolloutPlanSchema, type Rollout, type RolloutPlan } from '../registry/rollout-store.js';
 import { judgeHealth, pickCanary, waveDevices } from './gates.js';
 
@@ -71,8 +71,15 @@ export class RolloutController {
     return this.d.registry.rollouts.update(id, { requested: what });
   }
 
+  /** The fleet as of this tick: read once per tick, however many rollouts and checks use it. */
+  private fleet: DeviceRecord[] | undefined;
+  private devices(): DeviceRecord[] {
+    return (this.fleet ??= this.d.registry.listDevices());
+  }
+
   tick(): Promise<void> {
     if (this.ticking) return this.ticking;
+    this.fleet = undefined;
     this.ticking = (async () => {
       for (const r of this.d.registry.rollouts.active()) {
         try {
@@ -153,7 +160,8 @@ export class RolloutController {
   private async wave(r: Rollout, rec: VersionRecord): Promise<void> {
     const store = this.d.registry.rollouts;
     const targets = waveDevices(r.devices.order, r.devices.canary, r.plan.waves, r.wave);
-    const fresh = targets.filter((id) => !r.devices.upgraded.includes(id));
+    const sent = new Set(r.devices.upgraded);
+    const fresh = targets.filter((id) => !sent.has(id));
     if (fresh.length) {
       // Record before sending: a crash in between re-sends, which agents take as a repeat.
       const upgraded = [...r.devices.upgraded, ...fresh];
@@ -164,8 +172,8 @@ export class RolloutController {
     }
     const failure = this.deviceFailure(r);
     if (failure) return this.fail(r, failure);
-    const devices = this.d.registry.listDevices();
-    const pending = targets.filter((id) => !devices.some((x) => x.id === id && x.version === r.version && x.state === 'active'));
+    const done = new Set(this.devices().filter((x) => x.version === r.version && x.state === 'active').map((x) => x.id));
+    const pending = targets.filter((id) => !done.has(id));
     if (pending.length === 0) {
       store.update(r.id, { state: 'soaking', waveStartedAt: this.now().toISOString() });
       return;
@@ -191,7 +199,8 @@ export class RolloutController {
   }
 
   private deviceFailure(r: Rollout): string | undefined {
-    const bad = this.d.registry.listDevices().find((x) => r.devices.upgraded.includes(x.id) && x.status.failedVersion === r.version && x.version !== r.version);
+    const upgraded = new Set(r.devices.upgraded);
+    const bad = this.devices().find((x) => upgraded.has(x.id) && x.status.failedVersion === r.version && x.version !== r.version);
     return bad ? `${bad.id} rolled back v${r.version}: ${bad.lastError ?? bad.state}` : undefined;
   }
 

@@ -33,10 +33,12 @@ export const MOSQUITTO_ACL = `# edgeml ACL for Mosquitto (acl_file): the embedde
 user edgeml-hub
 topic readwrite #
 
-# Operators (edgeml fleet status): read device statuses and the hub's analyses, publish nothing.
+# Operators (edgeml fleet status): read device statuses, presence, the hub's analyses and the desired state, publish nothing.
 user edgeml-operator
 topic read edgeml/v1/devices/+/status
+topic read edgeml/v1/devices/+/presence
 topic read edgeml/v1/fleet/devices/+
+topic read edgeml/v1/fleet/desired/#
 
 # Devices (user name = device id): read releases and artifact chunks, read and write only
 # their own subtree (status, telemetry, feedback, cmd, cmd/result).
