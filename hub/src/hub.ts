@@ -159,6 +159,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       mqtt.once('error', settle);
     });
     await mqtt.subscribeAsync([topics.allStatuses(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
+    broker?.open();
 
     const publishVersion = async (rec: VersionRecord): Promise<void> => {
       // Chunks are retained: the broker keeps one copy and serves every device from it, so the

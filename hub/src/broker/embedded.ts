@@ -12,6 +12,12 @@ export type BrokerViolation = 'client-id' | 'packet-too-large' | 'rate-limited' 
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /**
+   * Let devices in. Until then they are refused (CONNACK 3, server unavailable, and they retry):
+   * a device let in before the hub has subscribed would have its records acknowledged by the
+   * broker and delivered to no one.
+   */
+  open(): void;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const bySocket = new WeakMap<object, Identity>();
   const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
   const rate = new PublishRate(limits);
+  let open = false;
   const violation = (who: Identity | undefined, fallback: string, v: BrokerViolation, detail: string) => {
     try {
       opts.onViolation?.(who?.role === 'device' ? who.deviceId : fallback, v, detail);
@@ -59,6 +66,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         opts.log.warn('mqtt client id refused', { client: client.id, username });
         violation(who, username!, 'client-id', `client id "${client.id.slice(0, 80)}" is not "${username}" or "${username}:..."`);
         done(Object.assign(new Error('client id must be the user name'), { returnCode: 2 as const }), false);
+        return;
+      }
+      if (who.role === 'device' && !open) {
+        done(Object.assign(new Error('the hub is starting'), { returnCode: 3 as const }), false);
         return;
       }
       identities.set(client, who);
@@ -126,6 +137,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   return {
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
     port,
+    open: () => {
+      open = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
