@@ -259,6 +259,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // An embedded broker forgot its retained messages: publish the desired state again.
     await desired.republish();
     accepting = true;
+    broker?.open();
     controller.start();
     undo.push({ name: 'rollouts', run: () => controller.stop() });
 

@@ -14,6 +14,12 @@ export interface EmbeddedBroker {
   port: number;
   /** Drop every connection authenticated as this device (after revocation); returns how many. */
   disconnectDevice(deviceId: string): number;
+  /**
+   * Let devices in. Until then they are refused (CONNACK 3, server unavailable, and they retry):
+   * a device let in before the hub has subscribed would have its records acknowledged by the
+   * broker and delivered to no one.
+   */
+  open(): void;
   close(): Promise<void>;
 }
 
@@ -36,6 +42,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const bySocket = new WeakMap<object, Identity>();
   const limits: BrokerLimits = { ...DEFAULT_BROKER_LIMITS, ...opts.limits };
   const rate = new PublishRate(limits);
+  let open = false;
   const violation = (who: Identity | undefined, fallback: string, v: BrokerViolation, detail: string) => {
     try {
       opts.onViolation?.(who?.role === 'device' ? who.deviceId : fallback, v, detail);
@@ -65,6 +72,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         opts.log.warn('mqtt client id refused', { client: client.id, username });
         violation(who, username!, 'client-id', `client id "${client.id.slice(0, 80)}" is not "${username}" or "${username}:..."`);
         done(Object.assign(new Error('client id must be the user name'), { returnCode: 2 as const }), false);
+        return;
+      }
+      if (who.role === 'device' && !open) {
+        done(Object.assign(new Error('the hub is starting'), { returnCode: 3 as const }), false);
         return;
       }
       identities.set(client, who);
@@ -146,6 +157,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         }
       }
       return n;
+    },
+    open: () => {
+      open = true;
     },
     close: () =>
       new Promise<void>((resolve) => {

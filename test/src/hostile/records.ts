@@ -1,5 +1,5 @@
 /** Device messages as an agent would send them, for a given release: the honest baseline attacks start from. */
-import { LATENCY_BUCKETS_MS, topics, type FeedbackRecord, type Release, type Telemetry, type DeviceStatus } from '@edgeml/core';
+import { LATENCY_BUCKETS_MS, type FeedbackRecord, type Release, type Telemetry, type DeviceStatus } from '@edgeml/core';
 
 let seq = 0;
 const nextId = () => `r${Date.now().toString(36)}-${seq++}`;
@@ -65,9 +65,3 @@ export function feedbackFor(deviceId: string, r: Release, o: Partial<FeedbackRec
   };
 }
 
-export const deviceTopic = {
-  status: topics.status,
-  telemetry: topics.telemetry,
-  feedback: topics.feedback,
-  result: topics.commandResult,
-};
