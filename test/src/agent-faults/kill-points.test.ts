@@ -21,6 +21,7 @@ let c: Candidate;
 /** Three models with different bytes: a new version never finds its artifact in a slot already. */
 let models: Candidate[];
 let artifactServer: Server | undefined;
+let stallServer: Server | undefined;
 
 beforeAll(async () => {
   f.t = await startTestHub();
@@ -32,6 +33,8 @@ afterAll(async () => {
   await Promise.all(f.procs.map((p) => p.stop()));
   await f.t?.stop();
   await new Promise((r) => (artifactServer ? artifactServer.close(r) : r(null)));
+  stallServer?.closeAllConnections();
+  await new Promise((r) => (stallServer ? stallServer.close(r) : r(null)));
 });
 
 /** Quick retries, so a transient fault costs the test a fraction of a second. */
@@ -116,6 +119,33 @@ describe('a transient fault', () => {
     await settled(f, p, 'active', version);
     expect(gets).toBeGreaterThanOrEqual(4);
     expect((await savedState(p.dir)).highestSeenVersion).toBe(version);
+    await p.stop();
+  }, 120_000);
+});
+
+describe('a newer release', () => {
+  it('pre-empts an update stuck downloading from a server that never sends', async () => {
+    const id = 'kp-preempt';
+    // Headers, then nothing, for as long as the client stays.
+    stallServer = createServer((_req, res) => void res.writeHead(200, { 'content-length': String(c.artifact.length) }));
+    await new Promise<void>((r) => stallServer!.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(stallServer.address() as AddressInfo).port}/model.bin`;
+    const first = await publishModel(f.t.hub, models[0]!);
+    // A stall timeout far beyond the test: only pre-emption can end the stuck download.
+    const p = await start(f, id, { update: { ...update, stallMs: 600_000 } });
+    await settled(f, p, 'active', first.version);
+    const stuck = first.version + 1;
+    const signer = await releaseSigner(f.t.hub);
+    const r = buildRelease({ ...releaseInputFrom(models[1]!, { model: 'iris', budgets: { probationMs: 0 } }), version: stuck, url });
+    const client = await connectAsync(f.t.hub.brokerUrl, privilegedClientOptions(f.t));
+    await client.publishAsync(topics.release('iris', 'stable'), JSON.stringify(signRelease(r, signer)), { qos: 1, retain: true });
+    await client.endAsync();
+    await waitFor('stuck downloading', () => (device(f, id)?.state === 'downloading' ? true : undefined), 30_000, 20);
+    // The registry's next version is above the stuck one only if it counted it; make sure it is.
+    while (f.t.hub.registry.nextVersion('iris') <= stuck) await publishModel(f.t.hub, models[2]!, { stage: true });
+    const newer = await publishModel(f.t.hub, models[2]!);
+    await settled(f, p, 'active', newer.version);
+    expect((await savedState(p.dir)).highestSeenVersion).toBe(newer.version);
     await p.stop();
   }, 120_000);
 });
