@@ -185,7 +185,21 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // Stop order (reverse of this list): stop taking device messages (the embedded broker and
     // its device connections go first; what a device sent and had no answer for it sends
     // again), then the hub's own client once its last messages are handled, then the registry.
-    undo.push({ name: 'mqtt client', run: () => mqtt.endAsync(!mqtt.connected) });
+    undo.push({
+      name: 'mqtt client',
+      run: async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), 5000)));
+        // Drain: with the embedded broker already closed, the connection ends once the hub has
+        // read everything the broker sent it; ending it sooner would drop records the broker has
+        // acknowledged. An external broker gets a clean DISCONNECT (its session keeps the rest).
+        const drained = external ? mqtt.endAsync(!mqtt.connected) : mqtt.connected ? new Promise<void>((r) => mqtt.once('close', () => r())) : Promise.resolve();
+        const done = await Promise.race([drained.then(() => 'done' as const), late]);
+        clearTimeout(timer);
+        if (done === 'late') log.warn('the MQTT connection did not end in time; closing it');
+        await mqtt.endAsync(true);
+      },
+    });
     mqtt.on('error', (e) => log.warn('mqtt error', { error: e.message }));
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
     undo.push({ name: 'analysis', run: () => analysis.stop() });

@@ -94,7 +94,7 @@ describe('desired state across a hub SIGKILL', () => {
     hub = await spawnHub(hubDir(), ports);
     await startAgent('bar-b');
     await waitFor('both agents on v1 after the restart', on(1, ['bar-a', 'bar-b']), 60_000, 200).catch(async (e) => {
-      throw new Error(`${(e as Error).message}: ${JSON.stringify(await fleetOf(hub))}\n${await readFile(agents.get('bar-b')!.logFile, 'utf8')}`);
+      throw new Error(`${(e as Error).message}: ${JSON.stringify(await fleetOf(hub))}\n${await readFile(agents.get('bar-b')!.logFile, 'utf8')}\nhub:\n${await readFile(hub.logFile, 'utf8')}`);
     });
     expect(await installedVersion('bar-a')).toBe(1);
     expect(await installedVersion('bar-b')).toBe(1);

@@ -107,7 +107,8 @@ describe('graceful stop', () => {
     // Records go out back to back; part-way, the hub is asked to stop while they keep coming.
     for (let seq = 1; seq <= 5000 && client.connected; seq++) {
       if (seq === 300) closing = t.hub.close();
-      const got = await Promise.race([client.publishAsync(topics.telemetry(id), JSON.stringify(telemetry(id, seq)), { qos: 1 }).then(() => 'acked' as const, () => 'dropped' as const), dropped]);
+      const stopped = closing?.then(() => 'dropped' as const);
+      const got = await Promise.race([client.publishAsync(topics.telemetry(id), JSON.stringify(telemetry(id, seq)), { qos: 1 }).then(() => 'acked' as const, () => 'dropped' as const), dropped, ...(stopped ? [stopped] : [])]);
       if (got !== 'acked') break;
       acked.push(String(seq));
     }
