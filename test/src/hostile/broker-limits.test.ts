@@ -149,7 +149,9 @@ describe('analysis cost', () => {
       }
       const a = analyseDevice(t.hub.registry, 'busy')!;
       expect(a.records).toBe(500);
-      expect(a.p95Ms).toBe(0.1);
+      // Every request sits in the (0.05, 0.1] ms bucket; p95 is interpolated within it.
+      expect(a.p95Ms).toBeGreaterThan(0.05);
+      expect(a.p95Ms).toBeLessThanOrEqual(0.1);
     } finally {
       await t.stop();
       await cleanup();

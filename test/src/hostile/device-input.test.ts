@@ -70,7 +70,9 @@ describe('a device cannot crash the hub with what it reports', () => {
     await send(c, telemetryFor('poison', release, { features: telemetryFor('poison', release).features.slice(0, 3) }));
     await send(c, telemetryFor('poison', release));
     const a = await Promise.race([analysed, hub.crashed]);
-    expect(a.p95Ms).toBe(0.1);
+    // Every request sits in the (0.05, 0.1] ms bucket; p95 is interpolated within it.
+    expect(a.p95Ms).toBeGreaterThan(0.05);
+    expect(a.p95Ms).toBeLessThanOrEqual(0.1);
     expect(hub.exited()).toBe(false);
     const metrics = (await hub.get('/metrics')).text;
     expect(counterValue(metrics, 'edgeml_hub_device_violations_total', { device: 'poison', reason: 'feature-count' })).toBe(1);
@@ -94,7 +96,9 @@ describe('a device cannot crash the hub with what it reports', () => {
     await send(c, telemetryFor('poison', release));
     const a = await Promise.race([analysed, hub.crashed]);
     // Only well-formed records count: the p95 comes out of the fixed bucket layout.
-    expect(a.p95Ms).toBe(0.1);
+    // Every request sits in the (0.05, 0.1] ms bucket; p95 is interpolated within it.
+    expect(a.p95Ms).toBeGreaterThan(0.05);
+    expect(a.p95Ms).toBeLessThanOrEqual(0.1);
     const fleet = await hub.get('/v1/fleet');
     expect(fleet.status).toBe(200);
     expect(hub.exited()).toBe(false);

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LATENCY_BUCKETS_MS, topics, type DeviceStatus, type Telemetry } from '@edgeml/core';
 import { Registry } from '@edgeml/hub';
 import { edgeml, tempDir } from '../helpers/cli.js';
-import { startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
+import { irisModel, publishModel, startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
+import { telemetryFor } from '../hostile/records.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -40,7 +41,7 @@ async function device(t: TestHub, id: string, extra: Partial<IClientOptions> = {
   const creds = await enroll(t, id);
   const client = await connectAsync(t.hub.brokerUrl, {
     ...creds,
-    clientId: `edgeml-agent-${id}`,
+    clientId: id,
     reconnectPeriod: 0,
     will: { topic: topics.presence(id), payload: Buffer.from(JSON.stringify({ deviceId: id, online: false, at: new Date().toISOString() })), qos: 1, retain: true },
     ...extra,
@@ -98,6 +99,8 @@ describe('liveness', () => {
 describe('graceful stop', () => {
   it('stores every device record the broker acknowledged before the hub stopped', async () => {
     const t = await startTestHub({}, join(dir, 'stop'));
+    // Records must name a published release to be admitted (docs/PROTOCOL.md, "Admission").
+    const release = (await publishModel(t.hub, await irisModel())).envelope.signed;
     const id = 'stop-1';
     const client = await device(t, id, { reconnectPeriod: 0 });
     const acked: string[] = [];
@@ -108,7 +111,7 @@ describe('graceful stop', () => {
     for (let seq = 1; seq <= 5000 && client.connected; seq++) {
       if (seq === 300) closing = t.hub.close();
       const stopped = closing?.then(() => 'dropped' as const);
-      const got = await Promise.race([client.publishAsync(topics.telemetry(id), JSON.stringify(telemetry(id, seq)), { qos: 1 }).then(() => 'acked' as const, () => 'dropped' as const), dropped, ...(stopped ? [stopped] : [])]);
+      const got = await Promise.race([client.publishAsync(topics.telemetry(id), JSON.stringify(telemetryFor(id, release, { id: String(seq) })), { qos: 1 }).then(() => 'acked' as const, () => 'dropped' as const), dropped, ...(stopped ? [stopped] : [])]);
       if (got !== 'acked') break;
       acked.push(String(seq));
     }

@@ -65,7 +65,7 @@ describe('hub memory', () => {
     const last = Math.ceil(SIZE / (64 * 1024)) - 1;
     const wanted = shas.flatMap((sha) => [topics.artifactChunk(sha, 0), topics.artifactChunk(sha, last)]);
     const secrets = JSON.parse(await readFile(join(dir, 'hub', 'secrets.json'), 'utf8')) as { hub: string };
-    const client = await connectAsync(hub.brokerUrl, { username: 'edgeml-hub', password: secrets.hub, clientId: `memory-probe-${Date.now()}`, reconnectPeriod: 0 });
+    const client = await connectAsync(hub.brokerUrl, { username: 'edgeml-hub', password: secrets.hub, clientId: `edgeml-hub:memory-probe-${Date.now()}`, reconnectPeriod: 0 });
     try {
       const held = new Set<string>();
       const marker = topics.artifactChunk(shas.at(-1)!, 1);

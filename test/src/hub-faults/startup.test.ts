@@ -51,7 +51,7 @@ const releaseBody = (model: string, extra: Record<string, unknown> = {}) => {
  * messages in pattern order, so once the marker's arrives, `topic`'s would have.
  */
 async function retained(t: TestHub, topic: string, marker = topics.desired('iris', 'stable')): Promise<Buffer | undefined> {
-  const client = await connectAsync(t.hub.brokerUrl, { ...t.hub.hubCredentials, clientId: `probe-${Date.now()}`, reconnectPeriod: 0 });
+  const client = await connectAsync(t.hub.brokerUrl, { ...t.hub.hubCredentials, clientId: `${t.hub.hubCredentials.username}:probe-${Date.now()}`, reconnectPeriod: 0 });
   try {
     let got: Buffer | undefined;
     const markerSeen = new Promise<void>((resolve) => {

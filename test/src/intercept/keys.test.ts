@@ -116,7 +116,7 @@ describe('release keys', () => {
     // v3, validly signed by the old release key, which the root once vouched for and has not expired.
     const forged = { ...signEnvelope({ ...v2.signed, version: 3, created: new Date().toISOString() }, oldKey), releaseKey: oldDoc };
     const secrets = JSON.parse(await readFile(join(hub!.dataDir, 'secrets.json'), 'utf8')) as { hub: string };
-    const client = await connectAsync(hub!.brokerUrl, { username: 'edgeml-hub', password: secrets.hub, clientId: `attacker-${process.pid}`, reconnectPeriod: 0 });
+    const client = await connectAsync(hub!.brokerUrl, { username: 'edgeml-hub', password: secrets.hub, clientId: `edgeml-hub:attacker-${process.pid}`, reconnectPeriod: 0 });
     try {
       await client.publishAsync(topics.release('iris', 'stable'), JSON.stringify(forged), { qos: 1, retain: true });
     } finally {
