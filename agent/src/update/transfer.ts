@@ -73,13 +73,13 @@ export async function downloadArtifact(opts: TransferOptions): Promise<{ resumed
   const request = (i: number) => {
     if (i >= total || subscribed.has(i)) return;
     subscribed.add(i);
-    client.subscribe(topics.artifactChunk(artifact.sha256, i), { qos: 1 });
+    client.subscribe(topics.artifactChunk(artifact.sha256, artifact.chunkSize, i), { qos: 1 });
   };
   const release = (i: number) => {
     subscribed.delete(i);
-    client.unsubscribe(topics.artifactChunk(artifact.sha256, i));
+    client.unsubscribe(topics.artifactChunk(artifact.sha256, artifact.chunkSize, i));
   };
-  const prefix = `${topics.artifactChunks(artifact.sha256).slice(0, -1)}`;
+  const prefix = `${topics.artifactChunks(artifact.sha256, artifact.chunkSize).slice(0, -1)}`;
 
   const onMessage = (topic: string, payload: Buffer) => {
     if (!topic.startsWith(prefix)) return;

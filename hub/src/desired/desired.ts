@@ -15,8 +15,8 @@ export interface Transport {
 }
 
 export class DesiredReleases {
-  /** Artifacts whose chunks this process retained on the broker, with their chunk counts. */
-  private readonly retainedChunks = new Map<string, { chunkSize: number; count: number }>();
+  /** Artifact chunkings this process retained on the broker (`sha256/chunkSize`), with their chunk counts. */
+  private readonly retainedChunks = new Map<string, { sha256: string; chunkSize: number; count: number }>();
 
   constructor(
     private readonly registry: Registry,
@@ -56,18 +56,15 @@ export class DesiredReleases {
    */
   async ensureChunks(rec: Pick<VersionRecord, 'sha256' | 'envelope'>): Promise<void> {
     const { chunkSize } = rec.envelope.signed.artifact;
-    const had = this.retainedChunks.get(rec.sha256);
-    // Chunk topics are addressed by artifact and index: the same bytes released with another
-    // chunk size need their chunks again, cut the new way.
-    if (had?.chunkSize === chunkSize) return;
+    const key = `${rec.sha256}/${chunkSize}`;
+    if (this.retainedChunks.has(key)) return;
     const bytes = await this.store.get(rec.sha256);
     let n = 0;
     for (let off = 0; off < bytes.length; n++, off += chunkSize) {
       // A view, not a copy: the client writes it to the socket and the broker keeps its own.
-      await this.mqtt.publish(topics.artifactChunk(rec.sha256, n), Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(chunkSize, bytes.length - off)), { qos: 1, retain: true });
+      await this.mqtt.publish(topics.artifactChunk(rec.sha256, chunkSize, n), Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(chunkSize, bytes.length - off)), { qos: 1, retain: true });
     }
-    for (let i = n; i < (had?.count ?? 0); i++) await this.mqtt.publish(topics.artifactChunk(rec.sha256, i), Buffer.alloc(0), { qos: 1, retain: true });
-    this.retainedChunks.set(rec.sha256, { chunkSize, count: n });
+    this.retainedChunks.set(key, { sha256: rec.sha256, chunkSize, count: n });
   }
 
   /**
@@ -80,11 +77,11 @@ export class DesiredReleases {
       const v = this.registry.getVersion(r.model, r.version);
       if (v) wanted.add(v.sha256);
     }
-    for (const [sha, { count: n }] of [...this.retainedChunks]) {
+    for (const [key, { sha256: sha, chunkSize, count: n }] of [...this.retainedChunks]) {
       if (wanted.has(sha)) continue;
-      this.retainedChunks.delete(sha);
-      for (let i = 0; i < n; i++) await this.mqtt.publish(topics.artifactChunk(sha, i), Buffer.alloc(0), { qos: 1, retain: true });
-      this.log.info('cleared retained chunks of an artifact no longer desired', { sha256: sha, chunks: n });
+      this.retainedChunks.delete(key);
+      for (let i = 0; i < n; i++) await this.mqtt.publish(topics.artifactChunk(sha, chunkSize, i), Buffer.alloc(0), { qos: 1, retain: true });
+      this.log.info('cleared retained chunks of an artifact no longer desired', { sha256: sha, chunkSize, chunks: n });
     }
   }
 

@@ -6,8 +6,8 @@ describe('topics', () => {
     expect(topics.release('iris', 'stable')).toBe('edgeml/v1/releases/iris/stable');
     expect(topics.status('dev-1')).toBe('edgeml/v1/devices/dev-1/status');
     expect(topics.telemetry('dev_1.a')).toBe('edgeml/v1/devices/dev_1.a/telemetry');
-    expect(topics.artifactChunk('ab12', 3)).toBe('edgeml/v1/artifacts/ab12/3');
-    expect(topics.artifactChunks('ab12')).toBe('edgeml/v1/artifacts/ab12/+');
+    expect(topics.artifactChunk('ab12', 4096, 3)).toBe('edgeml/v1/artifacts/ab12/4096/3');
+    expect(topics.artifactChunks('ab12', 4096)).toBe('edgeml/v1/artifacts/ab12/4096/+');
     expect(topics.allStatuses()).toBe('edgeml/v1/devices/+/status');
   });
 

@@ -14,8 +14,13 @@ const segment = (kind: string, value: string): string => {
 
 export const topics = {
   release: (model: string, channel: string) => `${TOPIC_ROOT}/releases/${segment('model', model)}/${segment('channel', channel)}`,
-  artifactChunk: (sha256: string, index: number) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/${index}`,
-  artifactChunks: (sha256: string) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/+`,
+  /**
+   * One chunk of an artifact cut at `chunkSize`. The size is part of the address: the same bytes
+   * released again with another chunk size are other chunks, so two desired releases of one
+   * artifact never overwrite each other's retained chunks under a device that is downloading.
+   */
+  artifactChunk: (sha256: string, chunkSize: number, index: number) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/${chunkSize}/${index}`,
+  artifactChunks: (sha256: string, chunkSize: number) => `${TOPIC_ROOT}/artifacts/${segment('sha256', sha256)}/${chunkSize}/+`,
   status: (deviceId: string) => `${TOPIC_ROOT}/devices/${segment('device id', deviceId)}/status`,
   allStatuses: () => `${TOPIC_ROOT}/devices/+/status`,
   /**

@@ -43,7 +43,7 @@ topic read edgeml/v1/fleet/desired/#
 # Devices (user name = device id): read releases and artifact chunks, read and write only
 # their own subtree (status, telemetry, feedback, cmd, cmd/result).
 pattern read edgeml/v1/releases/#
-pattern read edgeml/v1/artifacts/+/+
+pattern read edgeml/v1/artifacts/+/+/+
 pattern readwrite edgeml/v1/devices/%u/#
 `;
 

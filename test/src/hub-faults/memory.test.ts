@@ -62,13 +62,14 @@ describe('hub memory', () => {
 
     // What the broker holds: the first and last chunk of every artifact, asked for by exact topic
     // in one request ending with a chunk known to be there (the broker answers in that order).
-    const last = Math.ceil(SIZE / (64 * 1024)) - 1;
-    const wanted = shas.flatMap((sha) => [topics.artifactChunk(sha, 0), topics.artifactChunk(sha, last)]);
+    const chunkSize = 64 * 1024;
+    const last = Math.ceil(SIZE / chunkSize) - 1;
+    const wanted = shas.flatMap((sha) => [topics.artifactChunk(sha, chunkSize, 0), topics.artifactChunk(sha, chunkSize, last)]);
     const secrets = JSON.parse(await readFile(join(dir, 'hub', 'secrets.json'), 'utf8')) as { hub: string };
     const client = await connectAsync(hub.brokerUrl, { username: 'edgeml-hub', password: secrets.hub, clientId: `edgeml-hub:memory-probe-${Date.now()}`, reconnectPeriod: 0 });
     try {
       const held = new Set<string>();
-      const marker = topics.artifactChunk(shas.at(-1)!, 1);
+      const marker = topics.artifactChunk(shas.at(-1)!, chunkSize, 1);
       const done = new Promise<void>((resolve) =>
         client.on('message', (topic, payload) => {
           if (payload.length) held.add(topic);
@@ -78,7 +79,7 @@ describe('hub memory', () => {
       await client.subscribeAsync([...wanted, marker], { qos: 0 });
       await done;
       held.delete(marker);
-      expect([...held].sort()).toEqual([topics.artifactChunk(shas.at(-1)!, 0), topics.artifactChunk(shas.at(-1)!, last)].sort());
+      expect([...held].sort()).toEqual([topics.artifactChunk(shas.at(-1)!, chunkSize, 0), topics.artifactChunk(shas.at(-1)!, chunkSize, last)].sort());
     } finally {
       await client.endAsync();
     }

@@ -156,11 +156,11 @@ describe('start-up and publish faults', () => {
       // A different artifact: the same bytes would share one sha256 and its chunks.
       const other = releaseInputFrom(c, { model: 'iris', budgets: { probationMs: 0 } });
       const v2 = await t.hub.publish({ ...other, artifact: Buffer.concat([Buffer.from(other.artifact), Buffer.alloc(1)]), chunkSize: 4096 });
-      expect(await retained(t, topics.artifactChunk(v1.sha256, 0))).toBeUndefined();
-      expect(await retained(t, topics.artifactChunk(v2.sha256, 0))).toBeDefined();
+      expect(await retained(t, topics.artifactChunk(v1.sha256, 4096, 0))).toBeUndefined();
+      expect(await retained(t, topics.artifactChunk(v2.sha256, 4096, 0))).toBeDefined();
       await t.hub.rollback('iris', 1);
-      expect(await retained(t, topics.artifactChunk(v2.sha256, 0))).toBeUndefined();
-      expect(await retained(t, topics.artifactChunk(v1.sha256, 0))).toBeDefined();
+      expect(await retained(t, topics.artifactChunk(v2.sha256, 4096, 0))).toBeUndefined();
+      expect(await retained(t, topics.artifactChunk(v1.sha256, 4096, 0))).toBeDefined();
       const desired = JSON.parse((await retained(t, topics.desired('iris', 'stable')))!.toString('utf8')) as { version: number; kind: string };
       expect(desired).toMatchObject({ version: 1, kind: 'rollback' });
     } finally {

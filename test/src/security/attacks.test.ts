@@ -28,8 +28,8 @@ const base = (o: Partial<Parameters<typeof buildRelease>[0]> = {}): Release =>
 const send = (payload: unknown) =>
   attacker.publishAsync(topics.release('iris', 'stable'), typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, retain: true });
 
-const sendChunks = async (artifactSha: string, chunks: Uint8Array[]) => {
-  for (const [i, chunk] of chunks.entries()) await attacker.publishAsync(topics.artifactChunk(artifactSha, i), Buffer.from(chunk), { qos: 1, retain: true });
+const sendChunks = async (artifact: Release['artifact'], chunks: Uint8Array[]) => {
+  for (const [i, chunk] of chunks.entries()) await attacker.publishAsync(topics.artifactChunk(artifact.sha256, artifact.chunkSize, i), Buffer.from(chunk), { qos: 1, retain: true });
 };
 
 beforeAll(async () => {
@@ -101,9 +101,9 @@ const attacks: Attack[] = [
     send: async () => {
       // Chunk hashes of the real bytes, whole-file hash of other bytes: caught before install.
       const r = base();
-      r.artifact.sha256 = 'f'.repeat(64);
-      await sendChunks(r.artifact.sha256, [c.artifact]);
-      return send(signRelease({ ...r, artifact: { ...r.artifact, chunkSize: c.artifact.length, chunks: chunkHashes(c.artifact, c.artifact.length) } }, signer));
+      const artifact = { ...r.artifact, sha256: 'f'.repeat(64), chunkSize: c.artifact.length, chunks: chunkHashes(c.artifact, c.artifact.length) };
+      await sendChunks(artifact, [c.artifact]);
+      return send(signRelease({ ...r, artifact }, signer));
     },
   },
   {
@@ -121,7 +121,7 @@ const attacks: Attack[] = [
     send: async () => {
       const bytes = randomBytes(4096);
       const r = base({ artifact: bytes, chunkSize: 4096 });
-      await sendChunks(r.artifact.sha256, [Buffer.concat([bytes, randomBytes(1 << 20)])]);
+      await sendChunks(r.artifact, [Buffer.concat([bytes, randomBytes(1 << 20)])]);
       return send(signRelease(r, signer));
     },
   },

@@ -249,15 +249,15 @@ export class SimAgent {
     let next = 0;
     let have = 0;
     let last = Date.now();
-    this.chunkPrefix = topics.artifactChunks(artifact.sha256).slice(0, -1);
+    this.chunkPrefix = topics.artifactChunks(artifact.sha256, artifact.chunkSize).slice(0, -1);
     const request = (i: number) => {
       if (i >= total || subscribed.has(i) || parts[i]) return;
       subscribed.add(i);
-      client.subscribe(topics.artifactChunk(artifact.sha256, i), { qos: 1 });
+      client.subscribe(topics.artifactChunk(artifact.sha256, artifact.chunkSize, i), { qos: 1 });
     };
     const release = (i: number) => {
       if (!subscribed.delete(i)) return;
-      client.unsubscribe(topics.artifactChunk(artifact.sha256, i));
+      client.unsubscribe(topics.artifactChunk(artifact.sha256, artifact.chunkSize, i));
     };
     return new Promise<Uint8Array>((resolve, reject) => {
       const stall = setInterval(() => {
