@@ -11,9 +11,8 @@ import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import type { BrokerLimits } from './broker/limits.js';
 import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
-import { DurableStatusWriter } from './fleet/status-batch.js';
 import { ViolationLog } from './fleet/admission.js';
-import { DeviceIngest } from './fleet/ingest.js';
+import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { PresenceTracker } from './fleet/presence.js';
 import { DesiredReleases } from './desired/desired.js';
@@ -126,12 +125,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   await lockRegistryFiles(opts.dataDir);
   const store = new ArtifactStore(join(opts.dataDir, 'artifacts'));
 
-  // Devices are refused until the hub has subscribed (nothing they send may be acknowledged
-  // into the void) and again once it is stopping.
-  let accepting = false;
   const authenticate = (username: string, password: string): Identity | undefined => {
     if (username === HUB_USER) return sameSecret(password, secrets.hub) ? { role: 'hub' } : undefined;
-    if (!accepting) return undefined;
     if (username === OPERATOR_USER) return sameSecret(password, secrets.operator) ? { role: 'operator' } : undefined;
     const hash = registry.deviceSecretHash(username);
     return hash && checkSecret(password, hash) ? { role: 'device', deviceId: username } : undefined;
@@ -150,7 +145,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   };
   undo.push({ name: 'registry', run: () => registry.close() });
   // Written last of all, after the hub's client has handled its last message.
-  const statuses = new DurableStatusWriter(registry, log);
+  const statuses = new StatusWriter(registry, 20, log);
   undo.push({ name: 'statuses', run: () => statuses.close() });
   const presence = new PresenceTracker(registry, log);
   undo.push({ name: 'presence', run: () => presence.stop() });
@@ -247,12 +242,6 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     if (broker) {
       const b = broker;
       undo.push({ name: 'broker', run: () => b.close() });
-      undo.push({
-        name: 'device connections',
-        run: () => {
-          accepting = false;
-        },
-      });
     }
 
     const desired = new DesiredReleases(registry, store, { publish: (topic, payload, o) => mqtt.publishAsync(topic, payload, o).then(() => undefined) }, log);
@@ -272,7 +261,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
 
     // An embedded broker forgot its retained messages: publish the desired state again.
     await desired.republish();
-    accepting = true;
+    // Devices are refused (CONNACK 3, they retry) until the hub has subscribed and republished:
+    // nothing they send may be acknowledged into the void.
     broker?.open();
     controller.start();
     undo.push({ name: 'rollouts', run: () => controller.stop() });

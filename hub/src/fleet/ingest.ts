@@ -94,10 +94,15 @@ export class DeviceIngest {
   }
 }
 
+/** How long a status batch that could not be written waits before it is tried again. */
+const STATUS_RETRY_MS = 1000;
+
 /**
  * Statuses are snapshots: of several from one device, only the newest matters. They are kept
  * for `delayMs` and written in one transaction, so a fleet reporting at once costs one commit
- * (0 writes at once, for callers that need the row immediately).
+ * (0 writes at once, for callers that need the row immediately). A batch that cannot be written
+ * (SQLITE_BUSY, a full disk) stays pending, newer statuses of a device replacing it, and is
+ * tried again from the timer: a storage error neither loses the statuses nor stops the hub.
  */
 export class StatusWriter {
   private pending = new Map<string, DeviceStatus>();
@@ -112,26 +117,46 @@ export class StatusWriter {
   add(s: DeviceStatus): void {
     this.pending.set(s.deviceId, s);
     if (this.delayMs === 0) return this.flush();
-    this.timer ??= setTimeout(() => this.flushSafely(), this.delayMs);
+    this.schedule(this.delayMs);
   }
 
-  private flushSafely(): void {
-    try {
-      this.flush();
-    } catch (e) {
-      // A timer must not throw: the batch is lost, the next statuses are written.
-      this.log?.error('writing device statuses failed', { error: (e as Error).message });
-    }
+  private schedule(ms: number): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      try {
+        this.flush();
+      } catch (e) {
+        this.log?.error('cannot store device statuses; retrying', { error: (e as Error).message });
+        this.schedule(STATUS_RETRY_MS);
+      }
+    }, ms);
   }
 
+  /** Write what is pending now; on failure the batch stays pending and the error is thrown. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = [...this.pending.values()];
     this.pending.clear();
     if (batch.length === 0) return;
-    this.registry.upsertDevices(batch);
-    // A version a device rolled back or refused is recorded as bad for that device.
-    for (const s of batch) if (s.failedVersion !== null && s.model) this.registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
+    try {
+      this.registry.upsertDevices(batch);
+      // A version a device rolled back or refused is recorded as bad for that device.
+      for (const s of batch) if (s.failedVersion !== null && s.model) this.registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
+    } catch (e) {
+      for (const s of batch) if (!this.pending.has(s.deviceId)) this.pending.set(s.deviceId, s);
+      throw e;
+    }
+  }
+
+  /** The last write on stop: an error is logged, nothing is scheduled again. */
+  close(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      this.log?.error('cannot store the last device statuses', { devices: this.pending.size, error: (e as Error).message });
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }
