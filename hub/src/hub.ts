@@ -16,6 +16,7 @@ import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { PresenceTracker } from './fleet/presence.js';
 import { DesiredReleases } from './desired/desired.js';
+import { HubEvents } from './events/bus.js';
 import { RolloutController } from './rollout/controller.js';
 import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
@@ -80,6 +81,8 @@ export interface Hub {
   /** Send every device of the model back to `to` (default: the version before the newest) with a signed directive. */
   rollback(model: string, to?: number): Promise<VersionRecord>;
   readonly rollouts: RolloutController;
+  /** Release, rollout, device and alarm events (events/bus.ts), for webhooks and the dashboard. */
+  readonly events: HubEvents;
   /** Bearer token for the HTTP API's release and rollout routes. */
   readonly adminToken: string;
   /** A one-time enrolment token for one device: `<secret>.<root key fingerprint>`, bound to `scope`. */
@@ -150,6 +153,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const presence = new PresenceTracker(registry, log);
   undo.push({ name: 'presence', run: () => presence.stop() });
 
+  const events = new HubEvents(log);
   const metrics = hubMetrics(registry);
   // Everything a device is refused, by the broker or by ingest, is counted and logged in one place.
   const violations = new ViolationLog(log, metrics);
@@ -322,6 +326,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       operator: { username: OPERATOR_USER, password: secrets.operator },
       hubCredentials: { username: HUB_USER, password: secrets.hub },
       rollouts: controller,
+      events,
       adminToken: secrets.admin,
       rollback: (model, to) => pub.rollback(model, to),
       publish: async (input, o) => (await pub.publish(input, o)).rec,

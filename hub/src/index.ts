@@ -20,3 +20,4 @@ export { PublishRequestSchema } from './api/routes.js';
 export type { PublishInput } from './hub.js';
 export { newApiToken, apiTokenId, actionOf, type ApiAction } from './security/api-auth.js';
 export { apiTokenKinds, type ApiTokenKind, type ApiTokenRecord, type DeviceIdentityRecord } from './registry/token-store.js';
+export { HubEvents, HUB_EVENT_TYPES, type HubEvent, type HubEventType, type HubEventListener } from './events/bus.js';
