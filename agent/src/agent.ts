@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger, errorMessage, topics, writeFileAtomic, type AgentConfig, type DeviceStatus, type Logger, type Presence } from '@edgeml/core';
-import type { RuntimeRegistry } from '@edgeml/ml';
+import type { RuntimeRegistry } from '@edgeml/runtime';
 import { handleCommand } from './commands.js';
 import { startApi } from './serve/http.js';
 import { Reporter } from './telemetry/reporter.js';

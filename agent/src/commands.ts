@@ -7,7 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { CommandSchema, checkArtifactBytes, describeZodError, errorMessage, topics, verifyRelease, type CommandResult, type Logger } from '@edgeml/core';
-import { applyPreprocessing, encodeRows, measureRuntime, type RuntimeRegistry } from '@edgeml/ml';
+import { applyPreprocessing, encodeRows, measureRuntime, type RuntimeRegistry } from '@edgeml/runtime';
 import { downloadArtifact } from './update/transfer.js';
 import { readFile } from 'node:fs/promises';
 

@@ -4,7 +4,7 @@
  * for image models). Loaded only when a run reads JSON lines.
  */
 import { float32Problem, type ModelSpec } from '@edgeml/core';
-import { InputError } from '@edgeml/ml';
+import { InputError } from '@edgeml/runtime';
 import { encodeRaw } from '../serve/pipeline.js';
 import { LineDecoder, type DecoderOptions, type Piece } from './decode.js';
 

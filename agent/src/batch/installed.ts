@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { checkFailed, ReleaseSchema, sha256Hex, userError, type Release } from '@edgeml/core';
-import type { RuntimeRegistry } from '@edgeml/ml';
+import type { RuntimeRegistry } from '@edgeml/runtime';
 import { StateStore } from '../state/store.js';
 import { slotArtifact, slotEnvelope } from '../update/machine.js';
 import type { BatchModel } from './runner.js';

@@ -9,7 +9,7 @@
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { checkFailed, userError, type ModelSpec } from '@edgeml/core';
-import type { ModelRuntime } from '@edgeml/ml';
+import type { ModelRuntime } from '@edgeml/runtime';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { openCodec, type CodecDecoded, type Written } from './codec.js';
 import { CodecError } from './decode.js';

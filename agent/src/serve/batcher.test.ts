@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '@edgeml/ml';
+import { InputError } from '@edgeml/runtime';
 import { Batcher } from './batcher.js';
 import { trainIris, type IrisFixture } from './iris.fixture.js';
 import { Predictor, type PredictResult, type Served } from './predictor.js';

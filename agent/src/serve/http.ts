@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { InputError } from '@edgeml/ml';
+import { InputError } from '@edgeml/runtime';
 import type { Logger } from '@edgeml/core';
 import { Batcher } from './batcher.js';
 import { checkFeedback, type Feedback } from './feedback.js';

@@ -3,7 +3,7 @@
  * general path's values bit for bit, and ids stay unique UUIDs in calls of many rows.
  */
 import type { ModelSpec } from '@edgeml/core';
-import { applyPreprocessing, encodeRows, InputError, type ModelRuntime } from '@edgeml/ml';
+import { applyPreprocessing, encodeRows, InputError, type ModelRuntime } from '@edgeml/runtime';
 import { describe, expect, it } from 'vitest';
 import { createPipeline } from './pipeline.js';
 

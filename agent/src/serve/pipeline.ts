@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FLOAT32_MAX, type ModelSpec } from '@edgeml/core';
-import { encodeRow, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
+import { encodeRow, InputError, type ModelRuntime, type Prediction } from '@edgeml/runtime';
 
 export type IdentifiedPrediction = Prediction & { id: string };
 

@@ -4,7 +4,7 @@
  * see a half-installed model.
  */
 import type { Release } from '@edgeml/core';
-import { applyPreprocessing, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/ml';
+import { applyPreprocessing, encodeRows, InputError, type ModelRuntime, type Prediction } from '@edgeml/runtime';
 import { createPipeline, type IdentifiedPrediction, type ModelPipeline } from './pipeline.js';
 
 export interface LoadedModel {

@@ -6,7 +6,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, isAtomicTempFile, verifyRelease, type Logger, type SignedRelease } from '@edgeml/core';
-import type { RuntimeRegistry } from '@edgeml/ml';
+import type { RuntimeRegistry } from '@edgeml/runtime';
 import type { LoadedModel } from '../serve/predictor.js';
 import { hashFile, loadSlot, slotArtifact, slotEnvelope } from '../update/steps.js';
 import { initialState, otherSlot, type AgentState, type SlotName, type SlotRecord } from './store.js';

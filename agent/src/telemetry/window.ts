@@ -4,7 +4,7 @@
  * reference. Updated from the predictor's observer, so it costs a few additions per row.
  */
 import { LATENCY_BUCKETS_MS, type FeatureStats, type Release, type Telemetry } from '@edgeml/core';
-import { binOf } from '@edgeml/ml';
+import { binOf } from '@edgeml/runtime';
 import type { Served } from '../serve/predictor.js';
 
 export type WindowFigures = Omit<Telemetry, 'type' | 'id' | 'deviceId' | 'model' | 'evicted'>;

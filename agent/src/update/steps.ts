@@ -7,7 +7,7 @@ import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { ArtifactChecker, RefusedError, writeFileAtomic, type Logger, type Release, type SignedRelease } from '@edgeml/core';
-import type { RuntimeRegistry } from '@edgeml/ml';
+import type { RuntimeRegistry } from '@edgeml/runtime';
 import { selfTest, type LoadedModel, type Predictor } from '../serve/predictor.js';
 import { slotDir, type AgentState, type StateStore } from '../state/store.js';
 import type { Faults } from './faults.js';

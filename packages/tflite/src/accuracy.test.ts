@@ -9,8 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { exportTflite } from './convert/export.js';
-import { readTflite } from './format/read.js';
-import { createTfliteRuntime } from './runtime/runtime.js';
+import { createTfliteRuntime, readTflite } from '@edgeml/runtime';
 
 interface Split {
   x: Float32Array;

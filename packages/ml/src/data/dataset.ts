@@ -3,6 +3,7 @@
  * agent and `edgeml validate` run the same checks on data they receive later.
  */
 import { FLOAT32_MAX, fitsFloat32, userError, type Task } from '@edgeml/core';
+import type { Dataset } from '@edgeml/runtime';
 import type { CsvTable } from './csv.js';
 
 export interface ColumnReport {
@@ -28,20 +29,8 @@ export interface DataReport {
   warnings: string[];
 }
 
-/** Numeric features and a target, row-major. */
-export interface Dataset {
-  /** The file the rows came from, for error messages. */
-  file?: string;
-  features: string[];
-  target: string;
-  task: Task;
-  /** n * features.length raw (unscaled) feature values. */
-  x: Float32Array;
-  /** Class index into `labels`, or the regression value. */
-  y: Float32Array;
-  labels?: string[];
-  n: number;
-}
+/** The rows preprocessing is fitted on: defined with the runtime, which fits and applies it. */
+export type { Dataset };
 
 const isNumeric = (cell: string): boolean => cell !== '' && !Number.isNaN(Number(cell));
 const isMissing = (cell: string): boolean => cell === '' || /^(na|nan|null|none)$/i.test(cell);

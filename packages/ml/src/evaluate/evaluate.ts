@@ -1,7 +1,7 @@
 import type { ModelSpec } from '@edgeml/core';
 import type { Dataset } from '../data/dataset.js';
-import { applyPreprocessing, outputsToTargets } from '../preprocess/preprocess.js';
-import type { ModelRuntime } from '../runtime/types.js';
+import { applyPreprocessing, outputsToTargets } from '@edgeml/runtime';
+import type { ModelRuntime } from '@edgeml/runtime';
 import { classificationMetrics, regressionMetrics, type Metrics } from './metrics.js';
 
 export interface Evaluation {

@@ -2,7 +2,7 @@ import type { ModelSpec } from '@edgeml/core';
 import { readCsvFile } from '../data/csv.js';
 import { buildDataset, type Dataset } from '../data/dataset.js';
 import { evaluateRuntime, type Evaluation } from '../evaluate/evaluate.js';
-import type { ModelRuntime } from '../runtime/types.js';
+import type { ModelRuntime } from '@edgeml/runtime';
 
 /**
  * Read a CSV as input to an existing model: columns are matched by name (any order), a missing

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readCsvFile } from '../data/csv.js';
 import { buildDataset, type Dataset } from '../data/dataset.js';
 import { splitDataset } from '../data/split.js';
-import { applyPreprocessing, decodeOutputs, fitPreprocessing, outputsToTargets, scaleTargets } from './preprocess.js';
+import { applyPreprocessing, decodeOutputs, fitPreprocessing, outputsToTargets, scaleTargets } from '@edgeml/runtime';
 
 const dataDir = new URL('../../../../data/', import.meta.url).pathname;
 

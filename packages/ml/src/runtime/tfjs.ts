@@ -1,5 +1,5 @@
 import type { ArtifactFormat } from '@edgeml/core';
-import type { ModelRuntime, RuntimeLoader } from './types.js';
+import type { ModelRuntime, RuntimeLoader } from '@edgeml/runtime';
 import { loadBundle } from './bundle.js';
 import { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs } from '../train/backend.js';
 

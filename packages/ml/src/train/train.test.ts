@@ -5,7 +5,7 @@ import { buildDataset } from '../data/dataset.js';
 import { splitDataset, type Splits } from '../data/split.js';
 import { evaluateRuntime } from '../evaluate/evaluate.js';
 import type { ClassificationMetrics, RegressionMetrics } from '../evaluate/metrics.js';
-import { fitPreprocessing } from '../preprocess/preprocess.js';
+import { fitPreprocessing } from '@edgeml/runtime';
 import { saveBundle } from '../runtime/bundle.js';
 import { tfjsWasmLoader } from '../runtime/tfjs.js';
 import { loadTf, type tf } from './backend.js';

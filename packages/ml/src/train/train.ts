@@ -7,7 +7,7 @@ import type { ModelSpec, Task } from '@edgeml/core';
 import type { Splits } from '../data/split.js';
 import type { Dataset } from '../data/dataset.js';
 import { seededRandom, shuffleInPlace } from '../data/rng.js';
-import { applyPreprocessing, fitPreprocessing, scaleTargets } from '../preprocess/preprocess.js';
+import { applyPreprocessing, fitPreprocessing, scaleTargets } from '@edgeml/runtime';
 import { buildModel, type Architecture } from './architectures.js';
 import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend } from './backend.js';
 

@@ -8,8 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@edgeml/ml';
-import { readTflite, tensorData, type TfliteTensor } from '../format/read.js';
-import { createTfliteRuntime } from '../runtime/runtime.js';
+import { createTfliteRuntime, readTflite, tensorData, type TfliteTensor } from '@edgeml/runtime';
 import { exportTflite } from './export.js';
 
 const N = 48;

@@ -12,7 +12,7 @@
  *   1/128 @ 0.
  * The graph keeps float32 input and output through QUANTIZE/DEQUANTIZE (see README).
  */
-import { Op, TensorType } from '../format/schema.js';
+import { Op, TensorType } from '@edgeml/runtime';
 import type { ModelSpec, SpecOperator, SpecQuantization, SpecTensor } from '../format/write.js';
 import type { Range } from './evaluate.js';
 import type { IrGraph, IrOp } from './ir.js';

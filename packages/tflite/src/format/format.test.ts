@@ -11,8 +11,7 @@ import { calibrationRanges } from '../convert/evaluate.js';
 import { tfliteGraph } from '../convert/export.js';
 import { lowerFloat, lowerInt8 } from '../convert/lower.js';
 import { formatTfliteInfo } from './inspect.js';
-import { readTflite, tensorData } from './read.js';
-import { Op, operatorName, optionsName, Options, tensorTypeName } from './schema.js';
+import { Op, operatorName, optionsName, Options, readTflite, tensorData, tensorTypeName } from '@edgeml/runtime';
 import { writeTflite, type ModelSpec } from './write.js';
 
 function model(): tf.LayersModel {

@@ -2,7 +2,7 @@
  * The human-readable view behind `edgeml inspect MODEL.tflite`: size breakdown, inputs and
  * outputs with their quantization, operators with options, and every tensor.
  */
-import type { OptionValue, TfliteModelInfo, TfliteQuantization, TfliteTensor } from './read.js';
+import type { OptionValue, TfliteModelInfo, TfliteQuantization, TfliteTensor } from '@edgeml/runtime';
 
 export interface FormatOptions {
   /** List every tensor (default true). */

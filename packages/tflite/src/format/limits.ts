@@ -4,7 +4,7 @@
  * the rows int8 clips.
  */
 import type { ModelSpec } from '@edgeml/core';
-import { readTflite, type TfliteQuantization } from './read.js';
+import { readTflite, type TfliteQuantization } from '@edgeml/runtime';
 
 export interface Int8Limits {
   /** Per feature, raw (unstandardised) units. */

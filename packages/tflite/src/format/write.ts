@@ -6,7 +6,7 @@
  * OperatorCode.
  */
 import { Builder } from 'flatbuffers';
-import { F, FILE_IDENTIFIER, Op, Options, Padding, SCHEMA_VERSION } from './schema.js';
+import { F, FILE_IDENTIFIER, Op, Options, Padding, SCHEMA_VERSION } from '@edgeml/runtime';
 
 type Offset = number;
 

@@ -5,7 +5,7 @@
  * inputs mean something else is refused at import, not served wrongly on a device.
  */
 import { ModelSpecSchema, userError, type ModelSpec, type Task } from '@edgeml/core';
-import { readTflite, type TfliteTensor } from '../format/read.js';
+import { readTflite, type TfliteTensor } from '@edgeml/runtime';
 
 export interface ImportDescription {
   task: Task;

@@ -7,10 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrationRanges } from '../convert/evaluate.js';
 import { exportTflite, tfliteGraph } from '../convert/export.js';
 import { lowerFloat, lowerInt8 } from '../convert/lower.js';
-import { readTflite } from '../format/read.js';
-import { TensorType } from '../format/schema.js';
+import { createTfliteRuntime, loadTfliteRuntime, readTflite, TensorType } from '@edgeml/runtime';
 import { writeTflite, type ModelSpec } from '../format/write.js';
-import { createTfliteRuntime, loadTfliteRuntime } from './runtime.js';
 
 const originals = { fetch: globalThis.fetch, MessageChannel: globalThis.MessageChannel, self: 'self' in globalThis, location: 'location' in globalThis };
 

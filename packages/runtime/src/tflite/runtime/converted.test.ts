@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTfliteRuntime } from './runtime.js';
 
-const model = (name: string) => readFile(join(import.meta.dirname, '../../../../data/models', name));
+const model = (name: string) => readFile(join(import.meta.dirname, '../../../../../data/models', name));
 
 const row = (size: number, seed: number) => Float32Array.from({ length: size }, (_, i) => ((i * seed) % 255) / 255);
 

@@ -6,7 +6,7 @@
  */
 import type { ArtifactFormat } from '@edgeml/core';
 import { EdgemlError, errorMessage, userError } from '@edgeml/core';
-import type { ModelRuntime, RuntimeInfo, RuntimeLoader } from '@edgeml/ml';
+import type { ModelRuntime, RuntimeInfo, RuntimeLoader } from '../../runtime/types.js';
 import { readTflite, type TfliteModelInfo, type TfliteTensor } from '../format/read.js';
 import { withInputBatch } from '../format/batch.js';
 import { withExtraInputs } from '../format/state.js';
