@@ -11,3 +11,8 @@ export { loadInstalledModel, type InstalledModel } from './batch/installed.js';
 export { checkpointPath } from './batch/checkpoint.js';
 export { formatOfPath, type DataFormat } from './batch/formats.js';
 export { enrollDevice, type EnrollOptions } from './enroll.js';
+export { runAgentCli } from './cli/main.js';
+export { predict, type PredictOptions, type PredictModelLoader } from './cli/predict.js';
+export { installService, renderUnit, type ServiceLauncher, type UnitOptions } from './cli/service.js';
+export { formatBatchSummary } from './cli/commands.js';
+export { agentRuntimes } from './cli/runtimes.js';
