@@ -15,6 +15,7 @@ import {
   EdgemlError,
   isReservedDeviceId,
   normalizeFingerprint,
+  parseHubUrl,
   splitEnrollToken,
   userError,
   validName,
@@ -83,6 +84,7 @@ function postJson(url: URL, body: unknown, ca: string | undefined): Promise<{ st
 export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
   validName('device id', o.deviceId);
   if (isReservedDeviceId(o.deviceId)) throw userError('reserved-id', `device id "${o.deviceId}" is reserved: ids starting "edgeml-" belong to the hub's own roles`);
+  const hubUrl = parseHubUrl(o.hubUrl);
   const { secret, fingerprint: inToken } = splitEnrollToken(o.token);
   const flag = o.rootFingerprint === undefined ? undefined : normalizeFingerprint(o.rootFingerprint);
   if (flag && inToken && flag !== inToken) throw userError('bad-fingerprint', '--root-fingerprint differs from the fingerprint inside the token');
@@ -96,7 +98,7 @@ export async function enrollDevice(o: EnrollOptions): Promise<AgentConfig> {
   const nonce = randomBytes(24).toString('base64url');
   let res: { status: number; body: unknown };
   try {
-    res = await postJson(new URL('/v1/enroll', o.hubUrl), { token: secret, deviceId: o.deviceId, nonce }, ca);
+    res = await postJson(new URL('/v1/enroll', hubUrl), { token: secret, deviceId: o.deviceId, nonce }, ca);
   } catch (e) {
     throw new EdgemlError('hub-unreachable', `cannot reach the hub at ${o.hubUrl}: ${(e as Error).message}`, { transient: true });
   }

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EdgemlError, checkFailed, userError } from '@edgeml/core';
+import { EdgemlError, checkFailed, parseHubUrl, userError } from '@edgeml/core';
 
 export interface HubFlags {
   hub: string;
@@ -24,10 +24,11 @@ async function adminToken(o: HubFlags): Promise<string> {
 }
 
 export async function hubRequest<T>(o: HubFlags, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const base = parseHubUrl(o.hub);
   const token = await adminToken(o);
   let res: Response;
   try {
-    res = await fetch(new URL(path, o.hub), {
+    res = await fetch(new URL(path, base), {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

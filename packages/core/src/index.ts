@@ -47,3 +47,4 @@ export {
   type EnrollResponse,
 } from './enrollment.js';
 export { FLOAT32_MAX, fitsFloat32, float32Problem } from './float32.js';
+export { parseHubUrl } from './hub-url.js';
