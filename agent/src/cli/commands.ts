@@ -11,6 +11,7 @@ import type { DataFormat } from '../batch/formats.js';
 import { runBatch, type BatchSummary } from '../batch/runner.js';
 import { enrollDevice } from '../enroll.js';
 import { predict, type PredictOptions } from './predict.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { agentRuntimes } from './runtimes.js';
 import { installService } from './service.js';
 
@@ -82,7 +83,7 @@ export interface BatchFlags {
 }
 
 export async function batchCommand(o: BatchFlags): Promise<void> {
-  const model = await loadInstalledModel(resolve(o.agentDir), agentRuntimes());
+  const model = await loadInstalledModel(resolve(o.agentDir), agentRuntimes('batch'));
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
@@ -129,7 +130,7 @@ export function formatBatchSummary(s: BatchSummary): string {
 }
 
 export function installServiceCommand(o: { config: string; user: string; out: string }, script: string): Promise<void> {
-  return installService(o, { script, args: [] });
+  return installService(o, { script, args: [], nodeFlags: AGENT_NODE_FLAGS });
 }
 
 /** Resolves on the first SIGINT or SIGTERM: the daemon then shuts down cleanly. */

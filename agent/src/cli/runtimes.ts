@@ -5,7 +5,7 @@
  * next to the agent (an optional peer), and are refused with that advice otherwise.
  */
 import { userError, type ArtifactFormat } from '@edgeml/core';
-import { loadTfliteRuntime, type RuntimeLoader, type RuntimeRegistry } from '@edgeml/runtime';
+import { createTfliteRuntime, type RuntimeLoader, type RuntimeRegistry } from '@edgeml/runtime';
 
 interface TfjsLoaders {
   tfjsWasmLoader(format: ArtifactFormat): RuntimeLoader;
@@ -27,11 +27,17 @@ function tfjsLoader(format: ArtifactFormat): RuntimeLoader {
   };
 }
 
-/** Every format, TFLite in this package and tfjs when @edgeml/ml is installed. */
-export function agentRuntimes(): RuntimeRegistry {
+/**
+ * Every format, TFLite in this package and tfjs when @edgeml/ml is installed. `serve` (the
+ * daemon) keeps one interpreter per loaded model: requests come a row or a few at a time, and a
+ * second, re-batched interpreter would cost as much memory again (~9 MB for the digits CNN) for
+ * throughput only a file of rows needs. `batch` (offline files) adds it.
+ */
+export function agentRuntimes(use: 'serve' | 'batch' = 'serve'): RuntimeRegistry {
+  const tflite: RuntimeLoader = (artifact) => createTfliteRuntime(artifact, use === 'serve' ? { batchSize: 1 } : {});
   return {
-    'tflite-int8': loadTfliteRuntime,
-    'tflite-float32': loadTfliteRuntime,
+    'tflite-int8': tflite,
+    'tflite-float32': tflite,
     'tfjs-layers': tfjsLoader('tfjs-layers'),
     'tfjs-uint8': tfjsLoader('tfjs-uint8'),
     'tfjs-float16': tfjsLoader('tfjs-float16'),

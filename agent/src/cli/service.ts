@@ -98,6 +98,8 @@ export function renderUnit(u: UnitOptions): string {
 export interface ServiceLauncher {
   script: string;
   args: string[];
+  /** Node options before the script (V8 heap limits the launcher's shebang would give). */
+  nodeFlags?: readonly string[];
   docs?: string;
 }
 
@@ -110,7 +112,7 @@ export async function installService(o: { config: string; user: string; out: str
   if (!out.endsWith('.service')) throw userError('bad-usage', `--out ${out} must name a .service file`);
   const unit = renderUnit({
     node: process.execPath,
-    launcher: [await realpath(launcher.script), ...launcher.args],
+    launcher: [...(launcher.nodeFlags ?? []), await realpath(launcher.script), ...launcher.args],
     config: configPath,
     user: o.user,
     dataDir: config.dataDir,

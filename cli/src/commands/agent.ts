@@ -1,13 +1,13 @@
 import { createLogger, loadAgentConfig } from '@edgeml/core';
-import { enrollDevice, startAgent } from '@edgeml/agent';
+import { agentRuntimes, enrollDevice, startAgent } from '@edgeml/agent';
 import { resolve } from 'node:path';
-import { deviceRuntimes } from '../runtimes.js';
 import { untilSignal } from './signals.js';
 
 export async function agentStart(o: { config: string }): Promise<void> {
   const config = await loadAgentConfig(o.config);
   const log = createLogger({ name: `agent:${config.deviceId}` });
-  const agent = await startAgent({ config, runtimes: deviceRuntimes(), log });
+  // The device package's serving runtimes: one interpreter per loaded model.
+  const agent = await startAgent({ config, runtimes: agentRuntimes('serve'), log });
   log.info('agent running', { deviceId: config.deviceId, api: agent.apiUrl, broker: config.broker.url });
   await untilSignal();
   log.info('stopping');

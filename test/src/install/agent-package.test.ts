@@ -6,9 +6,10 @@
  * installed tree and is killed with SIGKILL at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_NODE_FLAGS } from '@edgeml/agent';
 import { releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
 import { deviceRuntimes } from 'edgeml';
 import { dataFile, tempDir } from '../helpers/cli.js';
@@ -110,5 +111,14 @@ describe('the packed agent, installed by npm', () => {
     expect(JSON.parse(one.stdout)).toMatchObject({ model: 'iris', version: 1 });
 
     child.kill('SIGKILL');
+
+    // The unit systemd runs starts the installed launcher with the agent's V8 flags, as its shebang does.
+    const unitFile = join(dir, 'edgeml-agent.service');
+    const unit = await agentCli(['install-service', '--config', config, '--user', 'edgeml', '--out', unitFile]);
+    expect(unit.code, unit.stderr).toBe(0);
+    const execStart = (await readFile(unitFile, 'utf8')).split('\n').find((l) => l.startsWith('ExecStart='));
+    const launcher = await realpath(bin);
+    expect(execStart).toBe(`ExecStart=${process.execPath} ${AGENT_NODE_FLAGS.join(' ')} ${launcher} start --config ${config}`);
+    expect((await readFile(launcher, 'utf8')).split('\n')[0]).toBe(`#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`);
   });
 });
