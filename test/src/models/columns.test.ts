@@ -3,8 +3,9 @@
  * at 6 categories) and with blanked cells (median imputation) are released through a real hub to
  * a real agent process. The agent serves the test split's rows as people have them (the original
  * strings, JSON null and "" for gaps) over its API, and `edgeml batch` reads the test CSV with
- * its text and empty cells, and agent-installed model too: every row's output equals what the
- * hub's own evaluation path gives for it.
+ * its text and empty cells, from the model directory and from the model the agent installed:
+ * every row's output equals what the hub's own evaluation path gives for it. Ordinal codes:
+ * ordinal.test.ts.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
