@@ -67,7 +67,12 @@ export class BatchCodec {
 
   static async create(o: CodecOptions): Promise<BatchCodec> {
     // JSON lines need the model's input checks from @edgeml/ml; CSV needs nothing heavy.
-    const decoder = o.inFormat === 'csv' ? new CsvDecoder(o) : new (await import('./decode-jsonl.js')).JsonlDecoder(o);
+    const decoder =
+      o.inFormat !== 'csv'
+        ? new (await import('./decode-jsonl.js')).JsonlDecoder(o)
+        : o.spec.preprocessing.columns
+          ? new (await import('./decode-columns.js')).ColumnsCsvDecoder(o)
+          : new CsvDecoder(o);
     return new BatchCodec(o, decoder);
   }
 

@@ -13,18 +13,24 @@ const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 export class CsvDecoder extends LineDecoder {
   private readonly assembler = new CsvAssembler();
   private header: string[] | undefined;
-  private cols: number[] = [];
+  /** For each name the rows are keyed by (inputNames), its column in the file. */
+  protected cols: number[] = [];
   /** For each input column, the feature it holds, or -1. */
   private colFeature = new Int32Array(0);
-  private readonly raw: Float64Array;
+  protected readonly raw: Float64Array;
+  /** The header names a row needs: the model's features (numbers) unless a subclass says otherwise. */
+  protected inputNames: string[];
+  /** Records of plain numbers in feature order may be parsed from their bytes. */
+  protected plainNumbers = true;
 
   constructor(o: DecoderOptions) {
     super(o);
     this.raw = new Float64Array(this.width);
+    this.inputNames = o.spec.features;
   }
 
   protected line(buf: Buffer, s: number, e: number, inSrc: boolean, piece: Piece): void {
-    if (this.header && !this.assembler.open) {
+    if (this.plainNumbers && this.header && !this.assembler.open) {
       if (s === e) return;
       // A line starting with a space or control character may be blank: the general path decides.
       if (buf[s]! > 32 && this.fast(buf, s, e, inSrc, piece)) return;
@@ -132,25 +138,30 @@ export class CsvDecoder extends LineDecoder {
       this.bad(rec.line, `has ${cells.length} fields, the header has ${H}`, rec.text ?? cells.join(','), piece);
       return;
     }
+    const error = this.encodeCells(cells);
+    if (error !== undefined) {
+      this.bad(rec.line, error, rec.text ?? cells.join(','), piece);
+      return;
+    }
+    this.put(this.raw, piece);
+    const echo = this.o.echoAs === 'jsonl' ? this.jsonEcho(cells) : (rec.text ?? cells.map(csvField).join(','));
+    piece.commit(rec.line, this.records, 0, 0, echo);
+  }
+
+  /** A record's cells into `raw` (unstandardised features); returns what is wrong with it. */
+  protected encodeCells(cells: string[]): string | undefined {
     const { features } = this.o.spec;
     for (let j = 0; j < this.width; j++) {
       const cell = cells[this.cols[j]!]!;
       const v = Number(cell);
       // Number('') and Number('  ') are 0: an empty cell is missing, not zero.
       if (!Number.isFinite(v) || (v === 0 && cell.trim() === '')) {
-        const error = cell.trim() === '' ? `column "${features[j]}" is empty` : `column "${features[j]}" holds "${cell.slice(0, 40)}", not a finite number`;
-        this.bad(rec.line, error, rec.text ?? cells.join(','), piece);
-        return;
+        return cell.trim() === '' ? `column "${features[j]}" is empty` : `column "${features[j]}" holds "${cell.slice(0, 40)}", not a finite number`;
       }
-      if (!fitsFloat32(v)) {
-        this.bad(rec.line, `column "${features[j]}" holds "${cell.slice(0, 40)}", outside the float32 range (|x| <= ${FLOAT32_MAX})`, rec.text ?? cells.join(','), piece);
-        return;
-      }
+      if (!fitsFloat32(v)) return `column "${features[j]}" holds "${cell.slice(0, 40)}", outside the float32 range (|x| <= ${FLOAT32_MAX})`;
       this.raw[j] = v;
     }
-    this.put(this.raw, piece);
-    const echo = this.o.echoAs === 'jsonl' ? this.jsonEcho(cells) : (rec.text ?? cells.map(csvField).join(','));
-    piece.commit(rec.line, this.records, 0, 0, echo);
+    return undefined;
   }
 
   private jsonEcho(cells: string[]): string {
@@ -158,7 +169,7 @@ export class CsvDecoder extends LineDecoder {
   }
 
   private setHeader(rec: CsvRecord, piece: Piece): void {
-    const { file, spec } = this.o;
+    const { file } = this.o;
     if ('error' in rec) throw new CodecError('bad-csv', `${file}:${rec.line}: the header row: ${rec.error}`);
     const header = rec.cells.map((c) => c.trim());
     const seen = new Set<string>();
@@ -166,7 +177,7 @@ export class CsvDecoder extends LineDecoder {
       if (seen.has(h)) throw new CodecError('bad-header', `${file}:${rec.line}: column "${h}" appears twice in the header`);
       seen.add(h);
     }
-    const missing = spec.features.filter((f) => !seen.has(f));
+    const missing = this.inputNames.filter((f) => !seen.has(f));
     if (missing.length) {
       throw new CodecError(
         'missing-column',
@@ -174,7 +185,7 @@ export class CsvDecoder extends LineDecoder {
       );
     }
     this.header = header;
-    this.cols = spec.features.map((f) => header.indexOf(f));
+    this.cols = this.inputNames.map((f) => header.indexOf(f));
     this.colFeature = new Int32Array(header.length).fill(-1);
     this.cols.forEach((c, j) => (this.colFeature[c] = j));
     piece.columns = header;

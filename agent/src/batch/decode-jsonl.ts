@@ -4,30 +4,34 @@
  * for image models). Loaded only when a run reads JSON lines.
  */
 import { float32Problem, type ModelSpec } from '@edgeml/core';
-import { InputError } from '@edgeml/runtime';
+import { InputError, inputNames } from '@edgeml/runtime';
 import { encodeRaw } from '../serve/pipeline.js';
+import { csvField } from './csv.js';
 import { LineDecoder, type DecoderOptions, type Piece } from './decode.js';
 
 export class JsonlDecoder extends LineDecoder {
   private readonly raw: Float32Array;
   private columnsSent = false;
+  /** What a CSV output echoes: the model's columns (text, gaps) or its features. */
+  private readonly names: string[];
 
   constructor(o: DecoderOptions) {
     super(o);
     this.raw = new Float32Array(this.width);
+    this.names = inputNames(o.spec);
   }
 
   protected line(buf: Buffer, s: number, e: number, _inSrc: boolean, piece: Piece): void {
     // A JSON line has no fixed columns: a CSV output echoes the model's features.
     if (!this.columnsSent) {
-      piece.columns = this.o.spec.features;
+      piece.columns = this.names;
       this.columnsSent = true;
     }
     this.eachLine(buf.toString('utf8', s, e), (text, n) => this.record(text, n, piece));
   }
 
   protected finish(piece: Piece): void {
-    if (!this.columnsSent) piece.columns = this.o.spec.features;
+    if (!this.columnsSent) piece.columns = this.names;
   }
 
   private record(text: string, n: number, piece: Piece): void {
@@ -47,16 +51,24 @@ export class JsonlDecoder extends LineDecoder {
       return;
     }
     this.put(this.raw, piece);
-    piece.commit(n, this.records, 0, 0, this.o.echoAs === 'csv' ? Array.from(this.raw, String).join(',') : text.trim());
+    piece.commit(n, this.records, 0, 0, this.o.echoAs === 'csv' ? this.csvEcho(value) : text.trim());
+  }
+
+  private csvEcho(value: unknown): string {
+    if (!this.o.spec.preprocessing.columns) return Array.from(this.raw, String).join(',');
+    // The row's own values, gaps as empty cells: what the model was given, not its encoding.
+    const cells = Array.isArray(value) ? value : this.names.map((k) => (value as Record<string, unknown>)[k]);
+    return cells.map((v) => (v === null || v === undefined ? '' : csvField(String(v)))).join(',');
   }
 }
 
 /** A JSON record into `raw` (float32, as the model takes it); returns what is wrong with it. */
 function encodeJson(spec: ModelSpec, value: unknown, raw: Float32Array): string | undefined {
   const width = spec.features.length;
-  if (Array.isArray(value)) {
+  // Column rules take arrays and objects alike; keys that are not columns stay in the echo.
+  if (Array.isArray(value) || spec.preprocessing.columns) {
     try {
-      encodeRaw(spec, value, 0, raw, 0);
+      encodeRaw(spec, value, 0, raw, 0, 'ignore');
     } catch (e) {
       if (e instanceof InputError) return e.message.replace(/^row 0: /, '');
       throw e;

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FLOAT32_MAX, type ModelSpec } from '@edgeml/core';
-import { encodeRow, InputError, type ModelRuntime, type Prediction } from '@edgeml/runtime';
+import { encodeInputRow, InputError, type ModelRuntime, type Prediction } from '@edgeml/runtime';
 
 export type IdentifiedPrediction = Prediction & { id: string };
 
@@ -44,6 +44,8 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
   const labels = spec.labels ?? [];
   const target = spec.preprocessing.target;
   const classify = spec.task === 'classification';
+  // Numbers in feature order may skip the column rules only when every column is a number.
+  const numbersOnly = !spec.preprocessing.columns?.some((c) => c.kind !== 'numeric');
 
   /** The general path: any row shape, exact error messages; standardises what it wrote. */
   const encodeSlow = (row: unknown, r: number, x: Float32Array, o: number) => {
@@ -96,7 +98,7 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r];
         const o = (at + r) * w;
-        if (Array.isArray(row) && row.length === w) {
+        if (numbersOnly && Array.isArray(row) && row.length === w) {
           let j = 0;
           for (; j < w; j++) {
             const v: unknown = row[j];
@@ -144,13 +146,18 @@ function predictionIds(n: number): (r: number) => string {
 
 /**
  * One row, checked, into `x` at offset `o` as raw (unstandardised) float32 values: an array in
- * feature order, nested arrays in the model's input shape, or an object of named features.
- * Throws InputError naming row `r` and the feature.
+ * feature order, nested arrays in the model's input shape, or an object of named features; for
+ * a spec with column rules, the original values (text, gaps) by column. Throws InputError
+ * naming row `r` and the feature or column. `extraKeys`: what to do with keys that name nothing.
  */
-export function encodeRaw(spec: ModelSpec, row: unknown, r: number, x: Float32Array, o: number): void {
+export function encodeRaw(spec: ModelSpec, row: unknown, r: number, x: Float32Array, o: number, extraKeys: 'ignore' | 'refuse' = 'refuse'): void {
+  if (spec.preprocessing.columns) {
+    encodeInputRow(spec, row, r, x, o, extraKeys);
+    return;
+  }
   // An image row may come as nested arrays in the model's shape (e.g. 8x8x1).
   const flat = Array.isArray(row) && row.length !== spec.features.length && Array.isArray(row[0]) ? flatten(spec, row, r, spec.inputShape.length > 1) : row;
-  encodeRow(spec, flat, r, x, o);
+  encodeInputRow(spec, flat, r, x, o);
 }
 
 /** Nested arrays must have exactly the model's input shape; anything else is named as it is. */

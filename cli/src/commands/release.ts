@@ -29,6 +29,7 @@ import { deviceRuntimes } from '../runtimes.js';
 import { hubRequest } from './hub-client.js';
 import { importTfliteModel } from './import.js';
 import { printJson } from './options.js';
+import { parsePrepare } from './train-prepare.js';
 import { GATE_KEYS, measureAgainstGates, type GateReport, type ValidateLimits } from './validate.js';
 
 export const ReleaseConfigSchema = z.object({
@@ -39,6 +40,10 @@ export const ReleaseConfigSchema = z.object({
   arch: z.enum(['mlp', 'cnn']).default('mlp'),
   inputShape: z.array(z.number().int().positive()).optional(),
   seed: z.number().int().default(42),
+  /** Text columns and gaps, as `train --categorical/--max-categories/--impute` take them. */
+  categorical: z.enum(['one-hot', 'ordinal']).optional(),
+  maxCategories: z.number().int().min(1).max(1000).optional(),
+  impute: z.string().optional(),
   format: ArtifactFormatSchema.default('tflite-int8'),
   channel: z.string().default('stable'),
   gates: z.object(Object.fromEntries(GATE_KEYS.map((k) => [k, z.number().optional()])) as Record<(typeof GATE_KEYS)[number], z.ZodOptional<z.ZodNumber>>).default({}),
@@ -181,6 +186,7 @@ interface Built {
 /** Train on the config's data and write the model directory `out`. */
 async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: string, quiet: boolean): Promise<Built> {
   const progress = quiet ? undefined : trainingProgress();
+  const prepare = parsePrepare(config, (name) => `release config "${name.replace(/-(.)/g, (_, ch: string) => ch.toUpperCase())}"`);
   const c = await runPipeline({
     data: dataFile,
     target: config.target,
@@ -190,6 +196,7 @@ async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: st
     runtimes: deviceRuntimes(),
     ...(config.task ? { task: config.task } : {}),
     ...(config.inputShape ? { inputShape: config.inputShape } : {}),
+    ...(prepare ? { prepare } : {}),
     ...(progress ? { onEpoch: progress.onEpoch } : {}),
   }).finally(() => progress?.stop());
   const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);

@@ -14,6 +14,8 @@ export async function retrain(model: string, o: HubFlags & { config: string; jso
   const configPath = resolve(o.config);
   const config = await readJsonFile(configPath, ReleaseConfigSchema, 'release config');
   if (config.model !== model) throw userError('bad-usage', `${o.config} releases model "${config.model}", not "${model}"`);
+  // Feedback carries a row's encoded features: for text columns they are codes, not the categories the CSV holds.
+  if (config.categorical) throw userError('retrain-unsupported', `${o.config} encodes text columns ("categorical"); retraining from device feedback does not support them yet`);
   const hub: HubFlags = { ...o, hub: o.hubFromConfig ? config.hub : o.hub };
   const rows = (await hubRequest<{ row: number[]; label: string }[]>(hub, 'GET', `/v1/models/${encodeURIComponent(model)}/feedback`)).body;
   const table = await readCsvFile(resolve(dirname(configPath), config.data));

@@ -6,8 +6,9 @@ import { formatDataReport } from '../output/data-report.js';
 import { trainingProgress } from '../output/progress.js';
 import { deviceRuntimes } from '../runtimes.js';
 import { parseArch, parseShape, parseTask, printJson } from './options.js';
+import { parsePrepare, type PrepareFlags } from './train-prepare.js';
 
-export interface TrainFlags {
+export interface TrainFlags extends PrepareFlags {
   data: string;
   target: string;
   out: string;
@@ -23,6 +24,7 @@ export async function train(o: TrainFlags): Promise<void> {
   const task = parseTask(o.task);
   const arch = parseArch(o.arch);
   const inputShape = parseShape(o.inputShape);
+  const prepare = parsePrepare(o);
   const backend = await useTrainingBackend();
   process.stderr.write(`tfjs backend for training: ${backend}${backend === 'cpu' ? ' (install @tensorflow/tfjs-node for native speed)' : ''}\n`);
   const progress = trainingProgress();
@@ -35,6 +37,7 @@ export async function train(o: TrainFlags): Promise<void> {
     onEpoch: progress.onEpoch,
     ...(task ? { task } : {}),
     ...(inputShape ? { inputShape } : {}),
+    ...(prepare ? { prepare } : {}),
     ...(o.baseModel ? { baseModel: resolve(o.baseModel) } : {}),
   }).finally(progress.stop);
   const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);
@@ -59,7 +62,7 @@ export async function train(o: TrainFlags): Promise<void> {
     return;
   }
   // Many columns (digits has 64 pixels) make a long table: it is in the model directory too.
-  process.stdout.write(c.report.columns.length <= 32 ? `${formatDataReport(c.report)}\n\n` : `data ${c.report.file}: ${c.report.rows} rows, ${c.report.columns.length} columns (report in ${resolve(o.out, 'edgeml-model.json')})\n`);
+  process.stdout.write(c.report.columns.length <= 32 ? `${formatDataReport(c.report)}\n\n` : `data ${c.report.file}: ${c.report.rows} rows, ${c.report.columns.length} columns (report in ${resolve(o.out, 'edgeml-model.json')})\n${(c.report.encoding ?? []).map((l) => `${l}\n`).join('')}`);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const recall = formatRecall(c.evaluation.metrics);
   const figures = Object.entries(c.figures)

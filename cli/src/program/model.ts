@@ -14,6 +14,9 @@ export function registerModelCommands(program: Command): void {
     .option('--input-shape <shape>', 'one row as an image, e.g. 8x8x1 (needed for cnn)')
     .option('--base-model <model.json>', 'start from your own tfjs LayersModel instead of a built-in architecture')
     .option('--seed <n>', 'seed for the split, initialisation and shuffling', int('--seed'), 42)
+    .option('--categorical <encoding>', 'encode text columns: one-hot (top K categories, the rest to "other") or ordinal')
+    .option('--max-categories <k>', 'one-hot keeps the K most frequent training categories per column (default 20)', int('--max-categories'))
+    .option('--impute <rule>', 'fill gaps: median, mean, most-frequent or constant[=VALUE], fitted on the training split (default: refuse gaps)')
     .option('--json', 'print the result as JSON')
     .action(async (o) => (await import('../commands/train.js')).train(o));
 

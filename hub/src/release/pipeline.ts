@@ -21,6 +21,8 @@ import {
   readCsvFile,
   saveBundle,
   splitDataset,
+  prepareSplits,
+  type PrepareOptions,
   trainModel,
   type Architecture,
   type DataReport,
@@ -45,6 +47,8 @@ export interface PipelineOptions {
   onEpoch?: (log: EpochLog, maxEpochs: number) => void;
   /** How many test rows the signed manifest carries for the agent's self-test. */
   selfTestRows?: number;
+  /** Text columns and gaps: encoded and filled by rules fitted on the training split, stored in the spec. */
+  prepare?: PrepareOptions;
 }
 
 export interface Candidate {
@@ -93,8 +97,15 @@ async function evaluateWith(runtimes: RuntimeRegistry, format: ArtifactFormat, a
 
 export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const table = await readCsvFile(opts.data);
-  const { dataset, report } = buildDataset(table, { target: opts.target, ...(opts.task ? { task: opts.task } : {}) });
-  const splits = splitDataset(dataset, { seed: opts.seed ?? 42 });
+  const prepare = opts.prepare && (opts.prepare.categorical || opts.prepare.impute) ? opts.prepare : undefined;
+  const { dataset: data, report } = buildDataset(table, { target: opts.target, ...(opts.task ? { task: opts.task } : {}), ...(prepare ? { prepare } : {}) });
+  let splits = splitDataset(data, { seed: opts.seed ?? 42 });
+  if (prepare) {
+    const prepared = prepareSplits(splits, prepare);
+    splits = prepared.splits;
+    report.encoding = prepared.summary;
+  }
+  const dataset = splits.train;
   const outputs = dataset.task === 'classification' ? dataset.labels!.length : 1;
   const baseModel = opts.baseModel ? await loadUserModel(opts.baseModel, { inputSize: dataset.features.length, outputs }) : undefined;
   const inputShape = opts.inputShape ?? (baseModel ? modelInputShape(baseModel) : undefined);

@@ -12,8 +12,42 @@ const finite = z.number().refine(Number.isFinite, 'a finite number');
 export const TaskSchema = z.enum(['classification', 'regression']);
 export type Task = z.infer<typeof TaskSchema>;
 
+/** Longest category or column name a spec may carry: keeps a manifest (and a 422) bounded. */
+export const MAX_CATEGORY_CHARS = 200;
+/** Most categories one column may keep (one-hot width, ordinal codes). */
+export const MAX_CATEGORIES = 1000;
+
+const category = z.string().max(MAX_CATEGORY_CHARS);
+
+/** What fills a gap in a column: the rule it was fitted by on the training split, and the value. */
+export const ImputeSchema = z.object({
+  rule: z.enum(['median', 'mean', 'most-frequent', 'constant']),
+  value: z.union([finite, category]),
+});
+export type Impute = z.infer<typeof ImputeSchema>;
+
+/**
+ * One column of the data a device receives, and the model features it becomes: a number as it
+ * is, one-hot over the kept categories (anything else to the last, "other" feature), or the
+ * category's index in `categories`.
+ */
+export const ColumnSpecSchema = z.discriminatedUnion('kind', [
+  z.object({ name: z.string().min(1).max(MAX_CATEGORY_CHARS), kind: z.literal('numeric'), impute: ImputeSchema.optional() }),
+  z.object({ name: z.string().min(1).max(MAX_CATEGORY_CHARS), kind: z.literal('one-hot'), categories: z.array(category).min(1).max(MAX_CATEGORIES), impute: ImputeSchema.optional() }),
+  z.object({ name: z.string().min(1).max(MAX_CATEGORY_CHARS), kind: z.literal('ordinal'), categories: z.array(category).min(1).max(MAX_CATEGORIES), impute: ImputeSchema.optional() }),
+]);
+export type ColumnSpec = z.infer<typeof ColumnSpecSchema>;
+
+/** Model features a column becomes: one-hot keeps one per category plus the "other" bucket. */
+export const columnWidth = (c: ColumnSpec): number => (c.kind === 'one-hot' ? c.categories.length + 1 : 1);
+
 /** How raw feature values become model input; fitted on the training split only. */
 export const PreprocessingSchema = z.object({
+  /**
+   * The columns a device receives when they are not the model's features one for one (text
+   * columns, imputed gaps). Absent in specs that take numbers in feature order.
+   */
+  columns: z.array(ColumnSpecSchema).min(1).optional(),
   kind: z.literal('standardize'),
   mean: z.array(finite),
   std: z.array(finite.refine((v) => v > 0, 'a positive std')),
@@ -37,6 +71,12 @@ export const ModelSpecSchema = z
     message: 'preprocessing has one mean and std per feature',
   })
   .refine((s) => s.inputShape.reduce((a, b) => a * b, 1) === s.features.length, { message: 'inputShape covers every feature' })
+  .refine((s) => !s.preprocessing.columns || s.preprocessing.columns.reduce((n, c) => n + columnWidth(c), 0) === s.features.length, {
+    message: 'preprocessing columns encode to exactly the model features',
+  })
+  .refine((s) => !s.preprocessing.columns || new Set(s.preprocessing.columns.map((c) => c.name)).size === s.preprocessing.columns.length, {
+    message: 'preprocessing columns have distinct names',
+  })
   .refine((s) => s.task === 'regression' || (s.labels?.length ?? 0) >= 2, { message: 'a classifier has at least two labels' });
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 

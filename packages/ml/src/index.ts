@@ -4,7 +4,11 @@ export { saveBundle, loadBundle, readBundle, writeBundle, bundleWeightBytes } fr
 export { quantizeBundle, toFloat16Bits, type WeightQuantization } from './quantize/tfjs-weights.js';
 export { measureRuntime, percentile, median, type LatencyFigures, type MeasureOptions } from '@edgeml/runtime';
 export { readCsvFile, parseCsv, type CsvTable } from './data/csv.js';
-export { buildDataset, subset, type Dataset, type DataReport, type ColumnReport, type BuildOptions } from './data/dataset.js';
+export { buildDataset, subset, type Dataset, type DataReport, type ColumnReport, type BuildOptions, type PrepareOptions } from './data/dataset.js';
+export { prepareSplits, encodeColumns } from './data/prepare.js';
+export { compileColumns, columnEncoder, encodeInputRow, encodedFeatureNames, inputNames, isGap, isNumberCell, OTHER_CATEGORY, type ColumnEncoder } from '@edgeml/runtime';
+export { fitCategorical, rankCategories, DEFAULT_MAX_CATEGORIES, type CategoricalEncoding } from '@edgeml/runtime';
+export { fitNumericImpute, fitCategoryImpute, parseImpute, type ImputeOption, type ImputeRule } from '@edgeml/runtime';
 export { splitDataset, type Splits, type SplitOptions } from './data/split.js';
 export { seededRandom, shuffleInPlace } from './data/rng.js';
 export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outputsToTargets, type Prediction } from '@edgeml/runtime';

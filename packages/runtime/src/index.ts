@@ -9,6 +9,9 @@ export type { Dataset } from './data/dataset.js';
 export { measureRuntime, percentile, median, type LatencyFigures, type MeasureOptions } from './measure/latency.js';
 export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outputsToTargets, type Prediction } from './preprocess/preprocess.js';
 export { encodeRows, encodeRow, mapColumns, InputError } from './preprocess/input.js';
+export { compileColumns, columnEncoder, encodeInputRow, encodedFeatureNames, inputNames, isGap, isNumberCell, OTHER_CATEGORY, type ColumnEncoder } from './preprocess/columns.js';
+export { fitCategorical, rankCategories, DEFAULT_MAX_CATEGORIES, type CategoricalEncoding } from './preprocess/categorical.js';
+export { fitNumericImpute, fitCategoryImpute, parseImpute, type ImputeOption, type ImputeRule } from './preprocess/impute.js';
 export { fitDriftReference, binOf, psi } from './drift/reference.js';
 export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './tflite/runtime/runtime.js';
 /** The interpreter itself, for checks that must not go through the runtime's own conversions. */

@@ -145,8 +145,8 @@ describe('buildDataset conversion', () => {
     expect(report.columns).toEqual([
       { name: 'a', type: 'numeric', missing: 0, nonFinite: 0, min: 1, max: 4, mean: 2.2, constant: false },
       { name: 'b', type: 'numeric', missing: 0, nonFinite: 0, min: 5, max: 5, mean: 5, constant: true },
-      { name: 'note', type: 'string', missing: 2, nonFinite: 0, min: null, max: null, mean: null, constant: false },
-      { name: 'label', type: 'string', missing: 0, nonFinite: 0, min: null, max: null, mean: null, constant: false },
+      { name: 'note', type: 'string', missing: 2, nonFinite: 0, min: null, max: null, mean: null, constant: false, distinct: 2 },
+      { name: 'label', type: 'string', missing: 0, nonFinite: 0, min: null, max: null, mean: null, constant: false, distinct: 2 },
     ]);
     expect(report.warnings).toEqual(['feature "b" is constant; it carries no information', '1 duplicate rows']);
   });

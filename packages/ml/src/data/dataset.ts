@@ -2,8 +2,8 @@
  * Data validation and conversion, in one place: the hub runs it before training and the
  * agent and `edgeml validate` run the same checks on data they receive later.
  */
-import { FLOAT32_MAX, fitsFloat32, userError, type Task } from '@edgeml/core';
-import type { Dataset } from '@edgeml/runtime';
+import { FLOAT32_MAX, fitsFloat32, userError, type ColumnSpec, type Task } from '@edgeml/core';
+import { compileColumns, encodedFeatureNames, InputError, isGap, isNumberCell, type CategoricalEncoding, type Dataset, type ImputeOption } from '@edgeml/runtime';
 import type { CsvTable } from './csv.js';
 
 export interface ColumnReport {
@@ -15,6 +15,8 @@ export interface ColumnReport {
   max: number | null;
   mean: number | null;
   constant: boolean;
+  /** Distinct values of a text column (counted up to 10,000). */
+  distinct?: number;
 }
 
 export interface DataReport {
@@ -27,13 +29,23 @@ export interface DataReport {
   /** Rows per class label (classification only). */
   classBalance?: Record<string, number>;
   warnings: string[];
+  /** How text columns are encoded and gaps filled, one line per column (when they are). */
+  encoding?: string[];
 }
 
 /** The rows preprocessing is fitted on: defined with the runtime, which fits and applies it. */
 export type { Dataset };
 
+/** Text columns and gaps a training run accepts, encoded by rules fitted on its training split. */
+export interface PrepareOptions {
+  categorical?: CategoricalEncoding;
+  /** One-hot keeps this many categories per column (default 20). */
+  maxCategories?: number;
+  impute?: ImputeOption;
+}
+
 const isNumeric = (cell: string): boolean => cell !== '' && !Number.isNaN(Number(cell));
-const isMissing = (cell: string): boolean => cell === '' || /^(na|nan|null|none)$/i.test(cell);
+const isMissing = isGap;
 
 export interface BuildOptions {
   target: string;
@@ -42,6 +54,13 @@ export interface BuildOptions {
   features?: string[];
   /** Labels of an existing model: a label outside them is an error, not a new class. */
   labels?: string[];
+  /**
+   * Keep feature cells as text (`raw`) for column rules fitted after the split: text columns
+   * are accepted when `categorical` is set, gaps when `impute` is.
+   */
+  prepare?: PrepareOptions;
+  /** Encode the feature columns by these rules (a model's spec); `features` are its columns. */
+  columns?: ColumnSpec[];
 }
 
 function profile(table: CsvTable, col: number): ColumnReport {
@@ -54,7 +73,7 @@ function profile(table: CsvTable, col: number): ColumnReport {
   const distinct = new Set<string>();
   for (const row of table.rows) {
     const cell = row[col]!;
-    if (distinct.size < 2) distinct.add(cell);
+    if (distinct.size < 10_000) distinct.add(cell);
     if (isMissing(cell)) {
       missing++;
       continue;
@@ -72,7 +91,7 @@ function profile(table: CsvTable, col: number): ColumnReport {
   }
   const present = table.rows.length - missing;
   const type = numeric + nonFinite === present && present > 0 ? 'numeric' : 'string';
-  return {
+  const report: ColumnReport = {
     name: table.header[col]!,
     type,
     missing,
@@ -82,6 +101,8 @@ function profile(table: CsvTable, col: number): ColumnReport {
     mean: numeric ? sum / numeric : null,
     constant: distinct.size < 2,
   };
+  if (type === 'string') report.distinct = [...distinct].filter((c) => !isMissing(c)).length;
+  return report;
 }
 
 function inferTask(table: CsvTable, col: number): Task {
@@ -116,8 +137,9 @@ export function buildDataset(table: CsvTable, opts: BuildOptions): { dataset: Da
   const columns = table.header.map((_, i) => profile(table, i));
   const task = opts.task ?? inferTask(table, targetCol);
   const n = table.rows.length;
-  const x = new Float32Array(n * features.length);
-  for (let r = 0; r < n; r++) {
+  const raw = opts.prepare || opts.columns ? rawCells(table, features, featureCols, opts.prepare, where) : undefined;
+  const x = new Float32Array(raw ? 0 : n * features.length);
+  for (let r = 0; r < (raw ? 0 : n); r++) {
     const row = table.rows[r]!;
     for (let j = 0; j < featureCols.length; j++) {
       const cell = row[featureCols[j]!]!;
@@ -182,17 +204,56 @@ export function buildDataset(table: CsvTable, opts: BuildOptions): { dataset: Da
   if (classBalance) report.classBalance = classBalance;
   const dataset: Dataset = { file: table.file, features, target: opts.target, task, x, y, n };
   if (labels) dataset.labels = labels;
+  if (raw) {
+    dataset.raw = raw;
+    if (opts.columns) Object.assign(dataset, encodeTable(table, raw, opts.columns));
+  }
   return { dataset, report };
 }
 
 /** Rows `indices` of a dataset, as a new dataset. */
 export function subset(ds: Dataset, indices: number[]): Dataset {
   const f = ds.features.length;
-  const x = new Float32Array(indices.length * f);
+  // Raw (not yet encoded) rows have no x: `x.length` is 0.
+  const x = new Float32Array(ds.x.length > 0 ? indices.length * f : 0);
   const y = new Float32Array(indices.length);
-  indices.forEach((r, i) => {
-    x.set(ds.x.subarray(r * f, (r + 1) * f), i * f);
-    y[i] = ds.y[r]!;
+  if (x.length > 0) indices.forEach((r, i) => x.set(ds.x.subarray(r * f, (r + 1) * f), i * f));
+  indices.forEach((r, i) => (y[i] = ds.y[r]!));
+  const out: Dataset = { ...ds, x, y, n: indices.length };
+  if (ds.raw) out.raw = indices.map((r) => ds.raw![r]!);
+  return out;
+}
+
+/**
+ * Feature cells kept as text for column rules. Without `categorical` a text cell is refused, and
+ * without `impute` a gap, as they always were; with a spec's `columns` its rules decide.
+ */
+function rawCells(table: CsvTable, features: string[], cols: number[], prepare: PrepareOptions | undefined, where: (i: number) => string): string[][] {
+  return table.rows.map((row, r) =>
+    cols.map((c, j) => {
+      const cell = row[c]!;
+      if (!prepare) return cell;
+      if (isMissing(cell)) {
+        if (!prepare.impute) throw userError('missing-value', `${where(r)}: column "${features[j]}" is empty; fill or drop missing values first, or train with --impute`);
+      } else if (!isNumberCell(cell) && !prepare.categorical) {
+        throw userError('non-numeric', `${where(r)}: column "${features[j]}" holds "${cell}", not a number; to encode a text column, train with --categorical one-hot or ordinal`);
+      }
+      return cell;
+    }),
+  );
+}
+
+/** A model's column rules over the raw cells: what `validate` and `quantize` read from a CSV. */
+function encodeTable(table: CsvTable, raw: string[][], columns: ColumnSpec[]): Pick<Dataset, 'x' | 'features' | 'columns'> {
+  const enc = compileColumns(columns);
+  const x = new Float32Array(raw.length * enc.width);
+  raw.forEach((cells, r) => {
+    try {
+      enc.encode(cells, r, x, r * enc.width);
+    } catch (e) {
+      if (e instanceof InputError) throw userError('bad-row', `${table.file}:${table.lines[r]}: ${e.message.replace(/^row \d+: /, '')}`);
+      throw e;
+    }
   });
-  return { ...ds, x, y, n: indices.length };
+  return { x, features: encodedFeatureNames(columns), columns };
 }

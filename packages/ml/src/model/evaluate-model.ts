@@ -10,7 +10,14 @@ import type { ModelRuntime } from '@edgeml/runtime';
  */
 export async function readDatasetFor(spec: ModelSpec, file: string): Promise<Dataset> {
   const table = await readCsvFile(file);
-  return buildDataset(table, { target: spec.target, task: spec.task, features: spec.features, ...(spec.labels ? { labels: spec.labels } : {}) }).dataset;
+  const columns = spec.preprocessing.columns;
+  return buildDataset(table, {
+    target: spec.target,
+    task: spec.task,
+    features: columns ? columns.map((c) => c.name) : spec.features,
+    ...(columns ? { columns } : {}),
+    ...(spec.labels ? { labels: spec.labels } : {}),
+  }).dataset;
 }
 
 export async function evaluateOnFile(runtime: ModelRuntime, spec: ModelSpec, file: string): Promise<Evaluation & { dataset: Dataset }> {

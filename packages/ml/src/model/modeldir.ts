@@ -40,11 +40,24 @@ export type ModelMeta = z.infer<typeof MetaSchema> & { format: ArtifactFormat };
 
 /** Raw rows back to CSV text with the model's feature names and target label. */
 export function datasetToCsv(ds: Dataset, spec: ModelSpec, limit = ds.n): string {
+  // Encoded columns: the original cells (text, gaps), as a device is given them.
+  if (spec.preprocessing.columns && ds.raw) return rawToCsv(ds, spec, limit);
   const f = spec.features.length;
   const lines = [[...spec.features, spec.target].join(',')];
   for (let r = 0; r < Math.min(limit, ds.n); r++) {
     const target = spec.task === 'classification' ? spec.labels![ds.y[r]!]! : String(ds.y[r]);
     lines.push([...Array.from(ds.x.subarray(r * f, (r + 1) * f), (v) => String(v)), target].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+const csvCell = (c: string): string => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c);
+
+function rawToCsv(ds: Dataset, spec: ModelSpec, limit: number): string {
+  const lines = [[...spec.preprocessing.columns!.map((c) => c.name), spec.target].map(csvCell).join(',')];
+  for (let r = 0; r < Math.min(limit, ds.n); r++) {
+    const target = spec.task === 'classification' ? spec.labels![ds.y[r]!]! : String(ds.y[r]);
+    lines.push([...ds.raw![r]!, target].map(csvCell).join(','));
   }
   return lines.join('\n') + '\n';
 }

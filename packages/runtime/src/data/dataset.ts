@@ -3,7 +3,7 @@
  * fitting and applying preprocessing stay one implementation; building a Dataset from a CSV is
  * @edgeml/ml's job.
  */
-import type { Task } from '@edgeml/core';
+import type { ColumnSpec, Task } from '@edgeml/core';
 
 /** Numeric features and a target, row-major. */
 export interface Dataset {
@@ -18,4 +18,11 @@ export interface Dataset {
   y: Float32Array;
   labels?: string[];
   n: number;
+  /**
+   * The rows' original cells, one per input column, when columns are encoded (text, gaps):
+   * what the model directory's CSVs and a device are given.
+   */
+  raw?: string[][];
+  /** The column rules `x` was encoded with (stored in the spec). */
+  columns?: ColumnSpec[];
 }

@@ -20,6 +20,7 @@ export function fitPreprocessing(train: Dataset): Preprocessing {
   // A constant feature keeps std 1: it becomes 0 after centring instead of a division by zero.
   const std = m2.map((s) => Math.sqrt(s / train.n) || 1);
   const spec: Preprocessing = { kind: 'standardize', mean, std };
+  if (train.columns) spec.columns = train.columns;
   if (train.task === 'regression') {
     let tm = 0;
     for (let r = 0; r < train.n; r++) tm += train.y[r]!;
