@@ -16,7 +16,8 @@ export class ColumnsCsvDecoder extends CsvDecoder {
     super(o);
     this.encoder = columnEncoder(o.spec)!;
     this.inputNames = [...this.encoder.names];
-    this.plainNumbers = false;
+    // Numbers-only columns (gaps filled) keep the byte parser: it hands any gap to encodeCells.
+    this.plainNumbers = this.encoder.columns.every((c) => c.kind === 'numeric');
     this.cells = new Array<string>(this.encoder.names.length);
     this.out = new Float32Array(this.width);
   }

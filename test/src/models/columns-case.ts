@@ -1,11 +1,10 @@
 /**
- * Text columns and gaps, end to end: breast_cancer with two binned text columns (one-hot, capped
- * at 6 categories) and with blanked cells (median imputation) are released through a real hub to
- * a real agent process. The agent serves the test split's rows as people have them (the original
- * strings, JSON null and "" for gaps) over its API, and `edgeml batch` reads the test CSV with
- * its text and empty cells, from the model directory and from the model the agent installed:
- * every row's output equals what the hub's own evaluation path gives for it. Ordinal codes:
- * ordinal.test.ts.
+ * Text columns and gaps, end to end (columns-text.test.ts, columns-gaps.test.ts): a CSV is
+ * released with its column options through a real hub to a real agent process. The agent serves
+ * the test split's rows as people have them (the original strings, JSON null and "" for gaps)
+ * over its API, and `edgeml batch` reads the test CSV with its text and empty cells (from the
+ * model directory or the model the agent installed): every row's output equals what the hub's
+ * own evaluation path gives for it. Ordinal codes: ordinal.test.ts.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,43 +15,16 @@ import { deviceRuntimes, type AgentProcess } from 'edgeml';
 import { dataFile, edgeml } from '../helpers/cli.js';
 import { spawnTestAgent, startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
 
-interface Case {
+export interface Case {
   model: string;
   file: string;
   options: Record<string, unknown>;
   /** A row the model must refuse with a 422, and the words that name why. */
   refused: (row: Record<string, unknown>) => Record<string, unknown>;
   refusal: RegExp;
+  /** Where `edgeml batch` takes the model from: the release's model directory or the agent's. */
+  batchFrom: 'model' | 'agent-dir';
 }
-
-const CASES: Case[] = [
-  {
-    model: 'cancer-text',
-    file: 'fixtures/breast_cancer_text.csv',
-    options: { categorical: 'one-hot', maxCategories: 6 },
-    // No imputation in this model: a gap is refused, naming the column.
-    refused: (row) => ({ ...row, texture: null }),
-    refusal: /column "texture" is empty, and the model fills no gaps in it/,
-  },
-  {
-    model: 'cancer-gaps',
-    file: 'fixtures/breast_cancer_gaps.csv',
-    options: { impute: 'median' },
-    refused: (row) => ({ ...row, area_mean: 'large' }),
-    refusal: /column "area_mean" holds "large", not a number/,
-  },
-];
-
-let t: TestHub;
-const agents: AgentProcess[] = [];
-
-beforeAll(async () => {
-  t = await startTestHub();
-});
-afterAll(async () => {
-  for (const a of agents) await a.stop();
-  await t?.stop();
-});
 
 /** A test.csv cell as JSON: numbers as numbers, text as it is, gaps as null (or "" for variety). */
 function jsonValue(cell: string, r: number): unknown {
@@ -61,8 +33,20 @@ function jsonValue(cell: string, r: number): unknown {
   return Number.isFinite(v) ? v : cell;
 }
 
-describe('text columns and gaps, hub and device', () => {
-  for (const c of CASES) {
+/** One case per test file: each starts its own hub, so the two files can run side by side. */
+export function releaseColumnsCase(c: Case): void {
+  let t: TestHub;
+  const agents: AgentProcess[] = [];
+
+  beforeAll(async () => {
+    t = await startTestHub();
+  });
+  afterAll(async () => {
+    for (const a of agents) await a.stop();
+    await t?.stop();
+  });
+
+  describe('text columns and gaps, hub and device', () => {
     it(`releases ${c.file} with ${JSON.stringify(c.options)}; the agent's API and edgeml batch serve its rows as the hub scored them`, async () => {
       const out = join(t.dir, 'release');
       const config = join(t.dir, `${c.model}.json`);
@@ -115,16 +99,14 @@ describe('text columns and gaps, hub and device', () => {
       expect(((await bad.json()) as { error: string }).error).toMatch(c.refusal);
       await agent.stop();
 
-      // Batch reads the CSV as it is (text, empty and NA cells), from the model directory and
-      // from the model the agent installed.
-      for (const source of [['--model', dir], ['--agent-dir', join(t.dir, 'agents', `${c.model}-device`)]]) {
-        const outFile = join(t.dir, `${c.model}-${source[0]!.slice(2)}.jsonl`);
-        const batch = await edgeml(['batch', ...source, '--in', testCsv, '--out', outFile, '--json']);
-        expect(batch.code, batch.stderr).toBe(0);
-        const lines = (await readFile(outFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { probabilities: Record<string, number> });
-        expect(lines).toHaveLength(table.rows.length);
-        lines.forEach((l, r) => spec.labels!.forEach((label, j) => expect(l.probabilities[label], `row ${r}`).toBeCloseTo(hub.outputs[r * k + j]!, 5)));
-      }
+      // Batch reads the CSV as it is (text, empty and NA cells).
+      const source = c.batchFrom === 'model' ? ['--model', dir] : ['--agent-dir', join(t.dir, 'agents', `${c.model}-device`)];
+      const outFile = join(t.dir, `${c.model}-batch.jsonl`);
+      const batch = await edgeml(['batch', ...source, '--in', testCsv, '--out', outFile, '--json']);
+      expect(batch.code, batch.stderr).toBe(0);
+      const lines = (await readFile(outFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { probabilities: Record<string, number> });
+      expect(lines).toHaveLength(table.rows.length);
+      lines.forEach((l, r) => spec.labels!.forEach((label, j) => expect(l.probabilities[label], `row ${r}`).toBeCloseTo(hub.outputs[r * k + j]!, 5)));
     }, 300_000);
-  }
-});
+  });
+}
