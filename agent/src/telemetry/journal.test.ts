@@ -46,18 +46,30 @@ async function reopen(): Promise<Map<string, number>> {
 describe('telemetry journal replay', () => {
   it('takes the newest record of each window, not their sum', async () => {
     const { journal } = await WindowJournal.open(dir, silentLogger);
-    for (let i = 1; i <= 50; i++) journal.record('w1', counts(i));
+    for (let i = 1; i <= 50; i++) journal.record('w1', counts(i), [1]);
     journal.close();
     expect(await reopen()).toEqual(new Map([['w1', 50]]));
   });
 
+  it('gives a window replayed without a snapshot empty input statistics of its version\'s shape', async () => {
+    const { journal } = await WindowJournal.open(dir, silentLogger);
+    journal.record('w1', counts(3), [4, 0]);
+    journal.close();
+    const { journal: again, recovered } = await WindowJournal.open(dir, silentLogger);
+    again.close();
+    expect(recovered[0]!.figures.features).toEqual([
+      { count: 0, mean: 0, m2: 0, min: 0, max: 0, histogram: [0, 0, 0, 0] },
+      { count: 0, mean: 0, m2: 0, min: 0, max: 0, histogram: [] },
+    ]);
+  });
+
   it('counts once when killed between the snapshot and the removal of the segments it covers', async () => {
     const { journal } = await WindowJournal.open(dir, silentLogger);
-    for (let i = 1; i <= 10; i++) journal.record('w1', counts(i));
+    for (let i = 1; i <= 10; i++) journal.record('w1', counts(i), [1]);
     const segments = await readdir(dir);
     const kept = await Promise.all(segments.map(async (f) => [f, await readFile(join(dir, f), 'utf8')] as const));
     await journal.snapshot('w1', figures(10));
-    for (let i = 11; i <= 12; i++) journal.record('w1', counts(i));
+    for (let i = 11; i <= 12; i++) journal.record('w1', counts(i), [1]);
     journal.close();
     // The old segment is back, as if the process died before deleting it.
     for (const [f, text] of kept) await writeFile(join(dir, f), text);
@@ -70,9 +82,9 @@ describe('telemetry journal replay', () => {
 
   it('skips a window marked done (queued) and keeps the next one', async () => {
     const { journal } = await WindowJournal.open(dir, silentLogger);
-    journal.record('w1', counts(5));
+    journal.record('w1', counts(5), [1]);
     const below = journal.rotate();
-    journal.record('w2', counts(3));
+    journal.record('w2', counts(3), [1]);
     journal.markDone('w1');
     journal.close();
     expect(await reopen()).toEqual(new Map([['w2', 3]]));
@@ -84,7 +96,7 @@ describe('telemetry journal replay', () => {
 
   it('ignores a record cut short and records of another shape', async () => {
     const { journal } = await WindowJournal.open(dir, silentLogger);
-    journal.record('w1', counts(7));
+    journal.record('w1', counts(7), [1]);
     journal.close();
     const [seg] = (await readdir(dir)).filter((f) => f.endsWith('.journal'));
     await appendFile(join(dir, seg!), '{"w":"w1","n":99,"counts":{"requests":1}}\n{"w":"w1","n":100,"cou');
@@ -93,9 +105,9 @@ describe('telemetry journal replay', () => {
 
   it('drops the previous run\'s files once its windows are queued', async () => {
     const first = await WindowJournal.open(dir, silentLogger);
-    first.journal.record('w1', counts(4));
+    first.journal.record('w1', counts(4), [1]);
     await first.journal.snapshot('w1', figures(4));
-    first.journal.record('w1', counts(6));
+    first.journal.record('w1', counts(6), [1]);
     first.journal.close();
     const { journal, recovered } = await WindowJournal.open(dir, silentLogger);
     expect(recovered.map((w) => w.figures.requests)).toEqual([6]);

@@ -21,7 +21,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { errorMessage, TelemetrySchema, writeFileAtomic, type Logger } from '@edgeml/core';
+import { DEVICE_LIMITS, errorMessage, TelemetrySchema, writeFileAtomic, type Logger } from '@edgeml/core';
 import type { WindowCounts, WindowFigures } from './window.js';
 
 const SEGMENT = /^window-(\d+)\.journal$/;
@@ -30,8 +30,10 @@ const segmentName = (gen: number) => `window-${String(gen).padStart(8, '0')}.jou
 const FiguresSchema = TelemetrySchema.omit({ type: true, id: true, deviceId: true, model: true, evicted: true });
 const CountsSchema = FiguresSchema.omit({ features: true });
 const windowId = z.string().min(1).max(64);
+/** Drift bins per feature: a window replayed without a snapshot still has statistics of the right shape. */
+const ShapeSchema = z.array(z.number().int().nonnegative().max(DEVICE_LIMITS.histogramBins)).max(DEVICE_LIMITS.features);
 const RecordSchema = z.union([
-  z.object({ w: windowId, n: z.number().int().nonnegative(), counts: CountsSchema }),
+  z.object({ w: windowId, n: z.number().int().nonnegative(), counts: CountsSchema, shape: ShapeSchema.default([]) }),
   z.object({ w: windowId, done: z.literal(true) }),
 ]);
 const SnapshotSchema = z.object({
@@ -56,6 +58,7 @@ export class WindowJournal {
   /** A write failed (a full disk): no more records until a snapshot holds everything again. */
   private broken = false;
   private closed = false;
+  private paused = false;
   private readonly done = new Set<string>();
 
   private constructor(
@@ -83,7 +86,7 @@ export class WindowJournal {
    * them. The old files stay until `dropRecovered`, once the caller has queued the windows.
    */
   static async open(dir: string, log: Logger): Promise<{ journal: WindowJournal; recovered: RecoveredWindow[] }> {
-    const found = new Map<string, { snap?: { n: number; figures: WindowFigures }; last?: { n: number; counts: WindowCounts } }>();
+    const found = new Map<string, { snap?: { n: number; figures: WindowFigures }; last?: { n: number; counts: WindowCounts; shape: number[] } }>();
     const done = new Set<string>();
     const entry = (id: string) => found.get(id) ?? found.set(id, {}).get(id)!;
     const snapText = await readFile(join(dir, 'window.json'), 'utf8').catch(() => undefined);
@@ -110,7 +113,7 @@ export class WindowJournal {
           continue;
         }
         const e = entry(r.data.w);
-        if (!e.last || r.data.n > e.last.n) e.last = { n: r.data.n, counts: r.data.counts };
+        if (!e.last || r.data.n > e.last.n) e.last = { n: r.data.n, counts: r.data.counts, shape: r.data.shape };
       }
     }
     const recovered: RecoveredWindow[] = [];
@@ -118,8 +121,9 @@ export class WindowJournal {
       if (done.has(id)) continue;
       let figures: WindowFigures;
       if (e.last && (!e.snap || e.last.n > e.snap.n)) {
-        // Counters from the newest record; input statistics only as far as the snapshot saw them.
-        const stats = e.snap && e.snap.figures.version === e.last.counts.version ? e.snap.figures.features : [];
+        // Counters from the newest record; input statistics only as far as the snapshot saw them
+        // (none, in the shape the hub expects of this version, without a snapshot).
+        const stats = e.snap && e.snap.figures.version === e.last.counts.version ? e.snap.figures.features : e.last.shape.map((bins) => ({ count: 0, mean: 0, m2: 0, min: 0, max: 0, histogram: new Array<number>(bins).fill(0) }));
         figures = { ...e.last.counts, from: e.snap?.figures.from ?? e.last.counts.from, features: stats };
       } else figures = e.snap!.figures;
       if (figures.requests > 0) recovered.push({ id, figures });
@@ -135,10 +139,20 @@ export class WindowJournal {
     await rm(this.snapshotPath, { force: true });
   }
 
+  /** Whether a record would be written now (the caller skips building one otherwise). */
+  get writing(): boolean {
+    return !this.broken && !this.paused && !this.closed;
+  }
+
+  /** Write no records from now on (snapshots only). */
+  pause(): void {
+    this.paused = true;
+  }
+
   /** Record the window's counters; synchronous, so it is written before any answer is sent. */
-  record(w: string, counts: WindowCounts): void {
-    if (this.broken) return;
-    this.write(JSON.stringify({ w, n: ++this.seq, counts }) + '\n');
+  record(w: string, counts: WindowCounts, shape: readonly number[]): void {
+    if (this.broken || this.paused) return;
+    this.write(JSON.stringify({ w, n: ++this.seq, counts, shape }) + '\n');
   }
 
   /** Window `w` is queued in the outbox, or folded into another: replay must skip it. */

@@ -40,6 +40,11 @@ export interface ReporterOptions {
   remember?: number;
   /** How often the open window is saved to disk (default: the period, at most 5 s). */
   snapshotMs?: number;
+  /**
+   * Journal every request group (default true). Off, a kill loses up to one snapshot period of
+   * counts; the benchmark measures what the journal costs against that.
+   */
+  journal?: boolean;
 }
 
 /** A journal segment past this size is compacted at once rather than at the next snapshot. */
@@ -77,6 +82,7 @@ export class Reporter {
   static async start(o: ReporterOptions): Promise<Reporter> {
     const outbox = await Outbox.open(join(o.dataDir, 'outbox'), o.maxQueued, o.log);
     const { journal, recovered } = await WindowJournal.open(outbox.dir, o.log);
+    if (o.journal === false) journal.pause();
     const r = new Reporter(o, outbox, journal);
     await r.recover(recovered);
     r.window.setRelease(o.predictor.active?.release ?? null);
@@ -116,7 +122,7 @@ export class Reporter {
     }
     if (!folded) return this.journal.dropRecovered();
     // The old files go with the first snapshot, which holds the folded counts and the done ids.
-    this.journal.record(this.windowId, this.window.counts());
+    this.journal.record(this.windowId, this.window.counts(), this.window.shape());
   }
 
   /** Save the whole open window and compact the journal (a crash then replays less). */
@@ -144,7 +150,7 @@ export class Reporter {
   private readonly commit = (): void => {
     if (!this.scheduled) return;
     this.scheduled = false;
-    this.journal.record(this.windowId, this.window.counts());
+    if (this.journal.writing) this.journal.record(this.windowId, this.window.counts(), this.window.shape());
     if (this.journal.size > COMPACT_BYTES && !this.compactingEarly) {
       this.compactingEarly = true;
       void this.snapshot()
@@ -201,7 +207,7 @@ export class Reporter {
       this.windowId = id;
       this.window.merge(figures);
       this.servedAtSnapshot = -1;
-      this.journal.record(id, this.window.counts());
+      this.journal.record(id, this.window.counts(), this.window.shape());
       throw e;
     }
     this.journal.markDone(id);

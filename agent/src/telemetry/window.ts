@@ -116,6 +116,11 @@ export class TelemetryWindow {
     };
   }
 
+  /** Drift bins per feature of the statistics kept (what the hub expects of this version). */
+  shape(): number[] {
+    return this.features.map((s) => s.histogram.length);
+  }
+
   /**
    * Add another window's figures to this one (a window that could not be queued goes back into
    * the open one). Input statistics combine when both count one version.
