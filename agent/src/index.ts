@@ -1,6 +1,7 @@
 export { startAgent, type Agent, type AgentOptions } from './agent.js';
 export { Predictor, runModel, selfTest, NoModelError, type LoadedModel, type PredictResult, type Served, type Outcome } from './serve/predictor.js';
 export { startApi, type Api, type ApiOptions } from './serve/http.js';
+export { Reporter, type ReporterOptions } from './telemetry/reporter.js';
 export { StateStore, type AgentState, type UpdateStateId, updateStates } from './state/store.js';
 export { MAX_TRANSITIONS } from './update/machine.js';
 export { Batcher, type BatcherOptions } from './serve/batcher.js';

@@ -160,8 +160,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
 
   try {
     let broker: EmbeddedBroker | undefined;
+    // Set once ingest is ready; devices are refused until broker.open() below.
+    let storeRecord: ((topic: string, payload: Buffer) => void) | undefined;
     if (!opts.brokerUrl) {
-      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, onViolation: (id, v, detail) => violations.report(id, v, detail), ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}), ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
+      broker = await startEmbeddedBroker({ port: opts.mqttPort ?? 1883, log, authenticate, beforeAck: (topic, payload) => storeRecord?.(topic, payload), onViolation: (id, v, detail) => violations.report(id, v, detail), ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}), ...(opts.mqttHost ? { host: opts.mqttHost } : {}), ...(opts.tls ? { tls: opts.tls } : {}) });
     }
     const brokerUrl = opts.brokerUrl ?? broker!.url;
     // An external broker outlives the hub: under a fixed client id with a persistent session it
@@ -216,16 +218,34 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       return true;
     };
     const devices = new DeviceIngest(registry, violations, statuses);
+    const ingest = (topic: string, payload: Buffer) => {
+      const got = devices.handle(topic, payload);
+      if (!got) return metrics.rejected();
+      metrics.ingested(got.kind, got.fresh);
+      if (got.kind !== 'result') analysis.touch(got.deviceId);
+    };
+    // With the embedded broker, telemetry and feedback are stored before the device's PUBACK
+    // (a storage error refuses the publish, and the device sends it again); the hub's client
+    // does not take them a second time.
+    const isRecord = (topic: string) => topic.endsWith('/telemetry') || topic.endsWith('/feedback');
+    storeRecord = (topic, payload) => {
+      if (!isRecord(topic)) return;
+      try {
+        presence.observe(topic, payload, false);
+        ingest(topic, payload);
+      } catch (e) {
+        log.error('ingest failed; the device will send the record again', { topic, error: (e as Error).message });
+        throw e;
+      }
+    };
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
     mqtt.on('message', (topic, payload, packet) => {
       try {
         const seen = presence.observe(topic, payload, packet.retain);
         if (seen === 'presence') return;
         if (seen === 'will' && restoreLastKnown(topic, payload)) return;
-        const got = devices.handle(topic, payload);
-        if (!got) return metrics.rejected();
-        metrics.ingested(got.kind, got.fresh);
-        if (got.kind !== 'result') analysis.touch(got.deviceId);
+        if (broker && isRecord(topic)) return;
+        ingest(topic, payload);
       } catch (e) {
         // A storage error on one message must not take the hub down.
         log.error('ingest failed', { topic, error: (e as Error).message });
@@ -242,7 +262,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       mqtt.once('connect', onConnect);
       mqtt.once('error', settle);
     });
-    await mqtt.subscribeAsync([topics.allStatuses(), topics.allPresence(), topics.allTelemetry(), topics.allFeedback(), topics.allCommandResults()], { qos: 1 });
+    const records = broker ? [] : [topics.allTelemetry(), topics.allFeedback()];
+    await mqtt.subscribeAsync([topics.allStatuses(), topics.allPresence(), ...records, topics.allCommandResults()], { qos: 1 });
     if (broker) {
       const b = broker;
       undo.push({ name: 'broker', run: () => b.close() });

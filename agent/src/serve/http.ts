@@ -168,7 +168,9 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
     '/v1/predict': {
       async POST(req, res, route, t0) {
         const rows = rowsOf(await readJson(req, limit));
-        const result = batcher ? await batcher.submit(rows) : predictor.predict(rows);
+        // Awaited on both paths: the telemetry journal writes its record in a microtask queued
+        // while the prediction was served, so it is on disk before this answer (journal.ts).
+        const result = await (batcher ? batcher.submit(rows) : predictor.predict(rows));
         send(res, route, t0, 200, result);
       },
     },

@@ -113,7 +113,7 @@ export class Outbox {
             continue;
           }
           try {
-            await client.publishAsync(record.topic, JSON.stringify(record.payload), { qos: 1 });
+            await publishUntilClosed(client, record.topic, JSON.stringify(record.payload));
           } catch (e) {
             this.log.debug('outbox send failed; will retry on reconnect', { error: (e as Error).message });
             return;
@@ -126,4 +126,26 @@ export class Outbox {
     });
     return this.flushing;
   }
+}
+
+/**
+ * A QoS 1 publish that settles when the connection it went out on closes. mqtt.js keeps the
+ * callback of a publish in flight at a disconnect, and `reconnect()` starts with an empty
+ * outgoing store, so that publish would never settle and the flush awaiting it would hold the
+ * outbox for good. The record is still on disk: the next flush sends it again, and the hub keeps
+ * one copy by id.
+ */
+function publishUntilClosed(client: MqttClient, topic: string, payload: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => {
+      client.off('close', onClose);
+      reject(new Error('the connection closed before the broker acknowledged the record'));
+    };
+    client.on('close', onClose);
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      client.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }

@@ -3,18 +3,20 @@
  * record every period, and a feedback record for every true label the application sends back
  * for a prediction this agent made (recent predictions are remembered by id for that).
  *
- * The open window is not lost with the process: its figures are saved beside the outbox every
- * few seconds under the record id reserved for it, and queued on the next start; a clean stop
- * queues it at once. A snapshot and the record it grew into share one id, so the hub keeps one.
+ * The open window is not lost with the process: every request is in its journal (journal.ts)
+ * before its answer is sent, the whole window is saved every few seconds, and a window a crash
+ * left open is queued on the next start under the record id reserved for it; a clean stop
+ * queues it at once. A recovered window and the record it grew into share one id, so the hub
+ * keeps one.
  */
-import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { errorMessage, p95FromBuckets, topics, writeFileAtomic, type FeedbackRecord, type Logger, type Preprocessing, type Telemetry } from '@edgeml/core';
+import { errorMessage, p95FromBuckets, topics, type FeedbackRecord, type Logger, type Preprocessing, type Telemetry } from '@edgeml/core';
 import type { Feedback } from '../serve/feedback.js';
 import type { Predictor, Served } from '../serve/predictor.js';
+import { WindowJournal, type RecoveredWindow } from './journal.js';
 import { Outbox } from './outbox.js';
-import { TelemetryWindow, type WindowFigures } from './window.js';
+import { TelemetryWindow } from './window.js';
 
 interface Remembered {
   version: number;
@@ -38,12 +40,15 @@ export interface ReporterOptions {
   remember?: number;
   /** How often the open window is saved to disk (default: the period, at most 5 s). */
   snapshotMs?: number;
+  /**
+   * Journal every request group (default true). Off, a kill loses up to one snapshot period of
+   * counts; the benchmark measures what the journal costs against that.
+   */
+  journal?: boolean;
 }
 
-interface Snapshot {
-  id: string;
-  figures: WindowFigures;
-}
+/** A journal segment past this size is compacted at once rather than at the next snapshot. */
+const COMPACT_BYTES = 1 << 20;
 
 export class Reporter {
   private readonly window = new TelemetryWindow();
@@ -54,7 +59,13 @@ export class Reporter {
   private snapshotTimer: NodeJS.Timeout | undefined;
   /** The outbox id the open window will be sent under. */
   private windowId: string;
-  private snapshotting: Promise<void> = Promise.resolve();
+  /** Snapshots and cuts, one at a time: each rotates the journal and deletes what it covers. */
+  private compaction: Promise<void> = Promise.resolve();
+  private compactingEarly = false;
+  /** A journal record is due at the end of this pass (requests were served in it). */
+  private scheduled = false;
+  private served = 0;
+  private servedAtSnapshot = 0;
   private stopObserving: (() => void) | undefined;
   /** The last period's figures, for the retained status. */
   lastP95Ms: number | null = null;
@@ -63,17 +74,17 @@ export class Reporter {
   private constructor(
     private readonly o: ReporterOptions,
     readonly outbox: Outbox,
+    private readonly journal: WindowJournal,
   ) {
     this.windowId = outbox.newId();
   }
 
-  private get snapshotPath(): string {
-    return join(this.outbox.dir, 'window.json');
-  }
-
   static async start(o: ReporterOptions): Promise<Reporter> {
-    const r = new Reporter(o, await Outbox.open(join(o.dataDir, 'outbox'), o.maxQueued, o.log));
-    await r.recoverSnapshot();
+    const outbox = await Outbox.open(join(o.dataDir, 'outbox'), o.maxQueued, o.log);
+    const { journal, recovered } = await WindowJournal.open(outbox.dir, o.log);
+    if (o.journal === false) journal.pause();
+    const r = new Reporter(o, outbox, journal);
+    await r.recover(recovered);
     r.window.setRelease(o.predictor.active?.release ?? null);
     r.stopObserving = o.predictor.observe((s) => r.onServed(s));
     r.timer = setInterval(() => {
@@ -92,36 +103,72 @@ export class Reporter {
     return r;
   }
 
-  /** A window the last run left open (it crashed): queue it under the id it was saved with. */
-  private async recoverSnapshot(): Promise<void> {
-    let snap: Snapshot;
-    try {
-      snap = JSON.parse(await readFile(this.snapshotPath, 'utf8')) as Snapshot;
-    } catch {
-      return;
+  /** Queue the windows the last run left open, each under the id its records carry. */
+  private async recover(windows: RecoveredWindow[]): Promise<void> {
+    const { deviceId, model } = this.o;
+    let folded = false;
+    for (const w of windows) {
+      try {
+        await this.outbox.append(topics.telemetry(deviceId), (id) => ({ type: 'telemetry', id, deviceId, model, ...w.figures, evicted: 0 }) satisfies Telemetry, w.id);
+        this.o.log.info('queued the telemetry window of the previous run', { requests: w.figures.requests });
+      } catch (e) {
+        // A full disk must not stop the agent: the counts go on in this run's window.
+        this.o.log.warn('telemetry window of the previous run not queued; counted in this one', { requests: w.figures.requests, error: errorMessage(e) });
+        this.window.merge(w.figures);
+        this.servedAtSnapshot = -1;
+        folded = true;
+      }
+      this.journal.markDone(w.id);
     }
-    if (typeof snap.id === 'string' && snap.figures && snap.figures.requests > 0) {
-      const { deviceId, model } = this.o;
-      await this.outbox.append(topics.telemetry(deviceId), (id) => ({ type: 'telemetry', id, deviceId, model, ...snap.figures, evicted: 0 }) satisfies Telemetry, snap.id);
-      this.o.log.info('queued the telemetry window of the previous run', { requests: snap.figures.requests });
-    }
-    await rm(this.snapshotPath, { force: true });
+    if (!folded) return this.journal.dropRecovered();
+    // The old files go with the first snapshot, which holds the folded counts and the done ids.
+    this.journal.record(this.windowId, this.window.counts(), this.window.shape());
   }
 
-  /** Save the open window, so a crash loses at most one snapshot period of counts. */
+  /** Save the whole open window and compact the journal (a crash then replays less). */
   snapshot(): Promise<void> {
-    this.snapshotting = this.snapshotting.catch(() => undefined).then(async () => {
-      if (this.window.empty) return;
-      await writeFileAtomic(this.snapshotPath, JSON.stringify({ id: this.windowId, figures: this.window.peek() } satisfies Snapshot));
+    return this.serial(async () => {
+      this.commit();
+      if (this.window.empty || this.served === this.servedAtSnapshot) return;
+      const served = this.served;
+      await this.journal.snapshot(this.windowId, this.window.peek());
+      this.servedAtSnapshot = served;
     });
-    return this.snapshotting;
   }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.compaction.then(fn);
+    this.compaction = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * One journal record for the requests served in this pass of the event loop. Scheduled as a
+   * microtask from the predictor's observer, it runs before the continuation of any request
+   * awaiting that prediction: the API sends no answer the journal does not hold yet.
+   */
+  private readonly commit = (): void => {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    if (this.journal.writing) this.journal.record(this.windowId, this.window.counts(), this.window.shape());
+    if (this.journal.size > COMPACT_BYTES && !this.compactingEarly) {
+      this.compactingEarly = true;
+      void this.snapshot()
+        .catch((e: unknown) => this.o.log.warn('telemetry snapshot failed', { error: errorMessage(e) }))
+        .finally(() => (this.compactingEarly = false));
+    }
+  };
 
   private onServed(s: Served): void {
     const release = this.o.predictor.active?.release ?? null;
     if (release && release.version !== s.version) return;
     this.window.setRelease(release);
     this.window.observe(s);
+    this.served++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.commit);
+    }
     if (!s.predictions || !s.inputs || !release) return;
     // Remember what was predicted, and the row, so a later true label can be used for retraining.
     // A copy of the standardised inputs is cheap; raw values are computed only for feedback.
@@ -136,22 +183,35 @@ export class Reporter {
 
   /** Cut the current window into a telemetry record and queue it. */
   async report(): Promise<void> {
-    await this.queueWindow();
+    await this.serial(() => this.queueWindow());
     await this.outbox.flush(this.o.client);
   }
 
-  /** Cut the open window into the outbox, under the id its snapshots were saved with. */
+  /** Cut the open window into the outbox, under the id its journal records carry. */
   private async queueWindow(): Promise<void> {
+    this.commit();
     const figures = this.window.cut();
     const id = this.windowId;
     this.windowId = this.outbox.newId();
+    const below = this.journal.rotate();
     this.lastP95Ms = p95FromBuckets(figures.latencyBuckets);
     this.lastRequests = figures.requests;
     const { deviceId, model } = this.o;
-    await this.outbox.append(topics.telemetry(deviceId), (rid) => ({ type: 'telemetry', id: rid, deviceId, model, ...figures, evicted: this.outbox.takeEvicted() }) satisfies Telemetry, id);
-    // The snapshot is now part of a queued record; a crash from here keeps the record only.
-    await this.snapshotting.catch(() => undefined);
-    await rm(this.snapshotPath, { force: true });
+    try {
+      await this.outbox.append(topics.telemetry(deviceId), (rid) => ({ type: 'telemetry', id: rid, deviceId, model, ...figures, evicted: this.outbox.takeEvicted() }) satisfies Telemetry, id);
+    } catch (e) {
+      // Not queued (a full disk): the figures go back into the open window, under their own id;
+      // the id meanwhile given to the new window is given up.
+      this.commit();
+      this.journal.markDone(this.windowId);
+      this.windowId = id;
+      this.window.merge(figures);
+      this.servedAtSnapshot = -1;
+      this.journal.record(id, this.window.counts(), this.window.shape());
+      throw e;
+    }
+    this.journal.markDone(id);
+    await this.journal.discard(below);
   }
 
   /** The API's feedback hook: a true label for a prediction this agent made. */
@@ -197,13 +257,16 @@ export class Reporter {
     clearInterval(this.timer);
     clearInterval(this.snapshotTimer);
     this.stopObserving?.();
-    if (this.window.empty) return;
+    this.commit();
+    if (this.window.empty) return this.journal.close();
     try {
-      await this.queueWindow();
+      await this.serial(() => this.queueWindow());
     } catch (e) {
-      // The saved snapshot, if any, is queued on the next start instead.
+      // The journal and snapshot hold the window: it is queued on the next start instead.
       this.o.log.warn('telemetry window not queued at stop', { error: errorMessage(e) });
       return;
+    } finally {
+      this.journal.close();
     }
     let timer: NodeJS.Timeout | undefined;
     const sent = this.outbox.flush(this.o.client).catch((e: unknown) => this.o.log.warn('outbox flush at stop failed', { error: errorMessage(e) }));

@@ -8,6 +8,8 @@ import { binOf } from '@edgeml/runtime';
 import type { Served } from '../serve/predictor.js';
 
 export type WindowFigures = Omit<Telemetry, 'type' | 'id' | 'deviceId' | 'model' | 'evicted'>;
+/** The window's counters without its input statistics: what the journal records per request group. */
+export type WindowCounts = Omit<WindowFigures, 'features'>;
 
 export class TelemetryWindow {
   private from = new Date();
@@ -23,7 +25,11 @@ export class TelemetryWindow {
 
   /** Start counting for the model now serving (a new version starts a new set of features). */
   setRelease(release: Release | null): void {
-    if (release?.version === this.version) return;
+    // Same version: keep the statistics (merged ones too), but know the release for its bins.
+    if (release?.version === this.version) {
+      this.release = release;
+      return;
+    }
     this.release = release;
     this.version = release?.version ?? null;
     const f = release?.spec.features.length ?? 0;
@@ -93,6 +99,62 @@ export class TelemetryWindow {
       predictions: { ...this.predictions },
       features: this.features.map((s) => ({ ...s, histogram: [...s.histogram], min: s.count ? s.min : 0, max: s.count ? s.max : 0 })),
     };
+  }
+
+  /** The counters alone (cheap: no input statistics), as the journal records them. */
+  counts(now = new Date()): WindowCounts {
+    return {
+      version: this.version,
+      from: this.from.toISOString(),
+      to: now.toISOString(),
+      requests: this.requests,
+      rows: this.rows,
+      errors: this.errors,
+      rejected: this.rejected,
+      latencyBuckets: [...this.latency],
+      predictions: { ...this.predictions },
+    };
+  }
+
+  /** Drift bins per feature of the statistics kept (what the hub expects of this version). */
+  shape(): number[] {
+    return this.features.map((s) => s.histogram.length);
+  }
+
+  /**
+   * Add another window's figures to this one (a window that could not be queued goes back into
+   * the open one). Input statistics combine when both count one version.
+   */
+  merge(f: WindowFigures): void {
+    if (f.requests === 0) return;
+    if (new Date(f.from) < this.from) this.from = new Date(f.from);
+    this.requests += f.requests;
+    this.rows += f.rows;
+    this.errors += f.errors;
+    this.rejected += f.rejected;
+    f.latencyBuckets.forEach((n, i) => (this.latency[i] = (this.latency[i] ?? 0) + n));
+    for (const [k, n] of Object.entries(f.predictions)) this.predictions[k] = (this.predictions[k] ?? 0) + n;
+    // A window without a model yet takes the other's version and statistics.
+    if (this.version === null && f.version !== null) {
+      this.version = f.version;
+      this.features = f.features.map((s) => ({ ...s, histogram: [...s.histogram], min: s.count ? s.min : Infinity, max: s.count ? s.max : -Infinity }));
+      return;
+    }
+    // Statistics of another model's inputs do not mix with this one's: the counts alone are added.
+    if (f.version !== this.version || f.features.length !== this.features.length) return;
+    f.features.forEach((b, j) => {
+      const a = this.features[j]!;
+      if (b.count === 0) return;
+      // Chan et al.: the combined mean and M2 of two Welford accumulators.
+      const n = a.count + b.count;
+      const d = b.mean - a.mean;
+      a.m2 += b.m2 + (d * d * a.count * b.count) / n;
+      a.mean += (d * b.count) / n;
+      a.count = n;
+      a.min = Math.min(a.min, b.min);
+      a.max = Math.max(a.max, b.max);
+      b.histogram.forEach((c, i) => (a.histogram[i] = (a.histogram[i] ?? 0) + c));
+    });
   }
 
   /** Whether anything was counted since the last cut. */

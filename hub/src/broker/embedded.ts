@@ -34,6 +34,13 @@ export interface BrokerOptions {
   limits?: Partial<BrokerLimits>;
   /** A client broke a broker limit: its device id (or user name), "(unauthenticated)" before it logged in. */
   onViolation?: (deviceId: string, violation: BrokerViolation, detail: string) => void;
+  /**
+   * Called with each publish a device is allowed to make, before the broker acknowledges it.
+   * aedes sends a QoS 1 PUBACK before it delivers the message to any subscriber: a record the
+   * hub must keep is stored here, or a hub killed in between loses a record the device has
+   * already deleted. Throwing refuses the publish (the device is disconnected and sends it again).
+   */
+  beforeAck?: (topic: string, payload: Buffer) => void;
 }
 
 /** aedes inside the hub process: the zero-setup broker, with authentication and ACLs on. */
@@ -95,17 +102,26 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         packet.retain = false;
         violation(who, client?.id ?? '', 'retain-refused', packet.topic);
       }
-      if (who.role !== 'device' || !client) return done(null);
+      if (!client) return done(null);
+      const accept = () => {
+        try {
+          opts.beforeAck?.(packet.topic, packet.payload as Buffer);
+        } catch (e) {
+          return done(e as Error);
+        }
+        done(null);
+      };
+      if (who.role !== 'device') return accept();
       const wait = rate.take(who.deviceId);
       if (wait === undefined) {
         violation(who, client.id, 'rate-limited', `more than ${limits.devicePublishRate}/s beyond a burst of ${limits.devicePublishBurst}`);
         return done(new Error('publish rate limit exceeded'));
       }
-      if (wait === 0) return done(null);
+      if (wait === 0) return accept();
       violation(who, client.id, 'rate-limited', `held ${Math.round(wait)} ms: over ${limits.devicePublishRate}/s beyond a burst of ${limits.devicePublishBurst}`);
       // Holding the callback holds aedes' reading of this client's socket (it reads the next
       // batch when this one is done): TCP pushes back, and the device's QoS 1 outbox waits.
-      setTimeout(() => done(null), wait);
+      setTimeout(accept, wait);
     },
     authorizeSubscribe(client, sub, done) {
       const who = identities.get(client);

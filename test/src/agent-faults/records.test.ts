@@ -1,10 +1,10 @@
 /**
  * Records the agent acknowledged are never lost or doubled: the open telemetry window survives a
- * clean stop and a SIGKILL, feedback for one prediction is stored once even when sent twice at
- * the same instant, and record ids stay unique across a crash that also loses the outbox's meta
- * file.
+ * clean stop and a SIGKILL right after the last answer, feedback for one prediction is stored
+ * once even when sent twice at the same instant, and record ids stay unique across a crash that
+ * also loses the outbox's meta file.
  */
-import { access, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentProcess } from 'edgeml';
@@ -55,12 +55,11 @@ describe('telemetry and feedback records', () => {
     await waitFor('100 requests at the hub', () => (requestsOf('rec-stop') === 100 ? true : undefined), 30_000);
   }, 120_000);
 
-  it('counts every prediction made before a SIGKILL once the window was saved', async () => {
+  it('counts every prediction answered before a SIGKILL, with no wait for a save', async () => {
     const p = await start(f, 'rec-kill', quiet);
     await settled(f, p, 'active', version);
     await predict(p, 50);
-    // The open window is saved every few seconds; then the process dies before any cut.
-    await waitFor('the open window saved', () => access(join(p.dir, 'outbox', 'window.json')).then(() => true), 20_000, 20);
+    // Killed at once: the window's periodic save has not run (its period is seconds).
     await kill(p);
     expect(requestsOf('rec-kill')).toBe(0);
     const again = await start(f, 'rec-kill', quiet);

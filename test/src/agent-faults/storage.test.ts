@@ -78,38 +78,81 @@ describe('self-healing storage', () => {
 });
 
 describe('a full disk', () => {
-  let mnt: string | undefined;
+  const mounts: string[] = [];
   afterAll(async () => {
-    if (mnt) await run('umount', [mnt]).catch(() => undefined);
-    if (mnt) await rm(mnt, { recursive: true, force: true });
+    for (const mnt of mounts) {
+      await run('umount', [mnt]).catch(() => undefined);
+      await rm(mnt, { recursive: true, force: true });
+    }
   });
 
-  it('pauses the update as retrying, drops nothing, leaves no temp file, and converges once space is back', async () => {
-    mnt = await mkdtemp(join(tmpdir(), 'edgeml-tmpfs-'));
+  /** A 2 MiB tmpfs (only root can mount: say so rather than pass silently). */
+  async function smallDisk(): Promise<string> {
+    const mnt = await mkdtemp(join(tmpdir(), 'edgeml-tmpfs-'));
     try {
       await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
     } catch (e) {
-      // Only root can mount: say so rather than pass silently.
+      await rm(mnt, { recursive: true, force: true });
       throw new Error(`this test needs to mount a tmpfs (run as root): ${(e as Error).message}`);
     }
+    mounts.push(mnt);
+    return mnt;
+  }
+
+  /** Fill the disk to the last byte; returns the function that frees it. */
+  async function fill(mnt: string): Promise<() => Promise<void>> {
+    const filler = join(mnt, 'filler');
+    await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k']).catch(() => undefined);
+    await run('dd', ['if=/dev/zero', `of=${filler}-2`, 'bs=1']).catch(() => undefined);
+    return async () => {
+      await rm(filler, { force: true });
+      await rm(`${filler}-2`, { force: true });
+    };
+  }
+
+  it('pauses the update as retrying, drops nothing, leaves no temp file, and converges once space is back', async () => {
+    const mnt = await smallDisk();
     const saved = f.t.dir;
     // The agent's data dir lives on the small tmpfs.
     const { agent, dataDir } = await startTestAgent({ ...f.t, dir: mnt }, 'disk-full', { update: { retryBaseMs: 100, retryMaxMs: 500, maxRetries: 20, stallMs: 5000, probationCrashRetries: 1 } });
     expect(saved).toBe(f.t.dir);
     try {
-      // Fill the disk to the last byte.
-      const filler = join(mnt, 'filler');
-      await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k']).catch(() => undefined);
-      await run('dd', ['if=/dev/zero', `of=${filler}-2`, 'bs=1']).catch(() => undefined);
+      const free = await fill(mnt);
       const rec = await publishModel(f.t.hub, models[0]!);
       const s = await untilStatus(agent, 'retrying on a full disk', (st) => st.state === 'retrying' || st.state === 'downloading', 30_000);
       const stuck = await untilStatus(agent, 'a fault reported', (st) => st.lastError !== null && /ENOSPC/.test(st.lastError), 30_000);
       expect(['retrying', 'downloading']).toContain(s.state);
       expect(stuck.state).not.toBe('rolled-back');
       expect(await leftovers(dataDir)).toEqual([]);
-      await rm(filler, { force: true });
-      await rm(`${filler}-2`, { force: true });
+      await free();
       await untilStatus(agent, 'active once space is back', (st) => st.state === 'active' && st.version === rec.version, 60_000);
+      expect(await leftovers(dataDir)).toEqual([]);
+    } finally {
+      await agent.close();
+    }
+  }, 180_000);
+
+  it('retries a state.json save that fails mid-update and converges once space is back', async () => {
+    const mnt = await smallDisk();
+    // The release is there before the agent: it is the one the agent takes at start.
+    const rec = await publishModel(f.t.hub, models[0]!);
+    // Each step waits 3 s before it runs: time to fill the disk while the update is verifying.
+    const { agent, dataDir } = await startTestAgent({ ...f.t, dir: mnt }, 'state-full', { stepDelayMs: 3000, update: { retryBaseMs: 100, retryMaxMs: 500, maxRetries: 20, stallMs: 30_000, probationCrashRetries: 1 } });
+    try {
+      await untilStatus(agent, 'verifying', (st) => st.state === 'verifying' && st.version === null, 60_000);
+      const free = await fill(mnt);
+      // Verifying only reads; saving the next state is what fails.
+      const stuck = await untilStatus(agent, 'the state save fault reported', (st) => st.lastError !== null && st.lastError.includes(join(dataDir, 'state.json')) && /ENOSPC/.test(st.lastError), 30_000);
+      expect(['installing', 'retrying']).toContain(stuck.state);
+      // Held, not dropped: still faulting a while later, never rolled back.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(agent.status()).toMatchObject({ state: stuck.state, version: null });
+      expect((await savedState(dataDir)).update).toMatchObject({ state: 'verifying', version: rec.version });
+      await free();
+      await untilStatus(agent, 'active once space is back', (st) => st.state === 'active' && st.version === rec.version && st.lastError === null, 90_000);
+      const state = await savedState(dataDir);
+      expect(state.update).toBeNull();
+      expect(state.slots[state.active!]).toMatchObject({ version: rec.version });
       expect(await leftovers(dataDir)).toEqual([]);
     } finally {
       await agent.close();
