@@ -1,0 +1,93 @@
+/**
+ * Hub events reach webhooks: a halted rollout on a hub with real agent processes is delivered,
+ * signed, to a JSON receiver and a Slack-style one; a receiver that fails twice gets it on the
+ * third try; one that refuses (4xx) is not asked again. The delivery log says all of it.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { irisModel, publishModel, waitFor } from '../helpers/fleet.js';
+import { startDashFleet, type DashFleet } from './fleet.js';
+import { startReceiver, type Receiver } from './receiver.js';
+
+const SECRET = 'webhook-secret-0123456789';
+let f: DashFleet;
+let good: Receiver;
+let flaky: Receiver;
+let slack: Receiver;
+let refusing: Receiver;
+
+const validSignature = (headers: Record<string, string | string[] | undefined>, body: string): boolean => {
+  const sig = String(headers['x-edgeml-signature'] ?? '');
+  const ts = String(headers['x-edgeml-timestamp'] ?? '');
+  const want = `sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`;
+  return sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want));
+};
+
+const halted = (r: Receiver) => r.got.filter((g) => g.headers['x-edgeml-event'] === 'rollout.halted');
+
+beforeAll(async () => {
+  good = await startReceiver();
+  // Fails the first two attempts at the halted event, takes everything else.
+  flaky = await startReceiver((h, seen) => (h['x-edgeml-event'] === 'rollout.halted' && seen.filter((s) => s.headers['x-edgeml-event'] === 'rollout.halted').length < 2 ? 503 : 200));
+  slack = await startReceiver();
+  refusing = await startReceiver(() => 404);
+  f = await startDashFleet(2, 'hook', {
+    webhooks: [
+      { url: good.url, secret: SECRET },
+      { url: flaky.url, secret: SECRET, events: ['rollout.halted'] },
+      { url: slack.url, format: 'slack', events: ['rollout.halted'] },
+      { url: refusing.url, events: ['rollout.halted'] },
+    ],
+    webhookRetry: { baseMs: 300, maxMs: 2000, maxAttempts: 5 },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await f?.stop();
+  await Promise.all([good, flaky, slack, refusing].map((r) => r?.close()));
+});
+
+describe('webhooks', () => {
+  it('delivers a halted rollout, signed, to every target; retries a failing one until it takes it; never retries a refusal', async () => {
+    const { hub } = f.t;
+    const v2 = await publishModel(hub, await irisModel(), { stage: true });
+    // A benchmark budget no device can meet: the canary's figures halt the rollout.
+    const rollout = hub.rollouts.create('iris', v2.version, { canary: { count: 1 }, benchmark: true, gates: { benchP95Ms: 0.000001 } });
+    await waitFor('the rollout halted', () => (hub.registry.rollouts.get(rollout.id)?.state === 'halted' ? true : undefined), 90_000);
+
+    const got = await waitFor('the halted event at the JSON receiver', () => halted(good)[0], 30_000);
+    expect(validSignature(got.headers, got.body)).toBe(true);
+    const event = JSON.parse(got.body) as { type: string; model: string; version: number; summary: string; data: { rollout: number; state: string; reason: string } };
+    expect(event).toMatchObject({ type: 'rollout.halted', model: 'iris', version: v2.version, data: { rollout: rollout.id, state: 'halted' } });
+    expect(event.data.reason).toMatch(/device benchmark/);
+    // The JSON receiver takes every event: the gate failure and the publish came before.
+    const types = good.got.map((g) => g.headers['x-edgeml-event']);
+    expect(types).toEqual(expect.arrayContaining(['release.published', 'rollout.started', 'gate.failed', 'rollout.halted']));
+    // A body altered in transit does not verify.
+    expect(validSignature(got.headers, got.body.replace('halted', 'started'))).toBe(false);
+
+    // Two 503s, then taken on the third try; each try signed.
+    await waitFor('the flaky receiver took the event', () => (halted(flaky).some((g) => g.status === 200) ? true : undefined), 30_000);
+    expect(halted(flaky).map((g) => g.status)).toEqual([503, 503, 200]);
+    expect(halted(flaky).every((g) => validSignature(g.headers, g.body))).toBe(true);
+
+    const text = JSON.parse((await waitFor('the Slack-style message', () => slack.got[0], 30_000)).body) as { text: string };
+    expect(text.text).toMatch(new RegExp(`^\\[edgeml\\] rollout ${rollout.id}: iris v${v2.version} halted: device benchmark`));
+
+    // The delivery log, as the dashboard's feed shows it.
+    const entry = await waitFor(
+      'the delivery log settled',
+      () => {
+        const e = hub.registry.events.recent(50).find((x) => x.type === 'rollout.halted');
+        return e && e.deliveries.every((d) => d.state !== 'pending') ? e : undefined;
+      },
+      30_000,
+    );
+    const by = (part: string) => entry.deliveries.find((d) => d.target.includes(part))!;
+    expect(entry.deliveries).toHaveLength(4);
+    expect(by(new URL(flaky.url).host)).toMatchObject({ state: 'delivered', attempts: 3, lastStatus: 200 });
+    expect(by(new URL(good.url).host)).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(by(new URL(refusing.url).host)).toMatchObject({ state: 'failed', attempts: 1, lastStatus: 404 });
+    expect(refusing.got).toHaveLength(1);
+  });
+});
