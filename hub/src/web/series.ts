@@ -85,7 +85,7 @@ export class SeriesStore {
       return row[i];
     };
     const telemetry = this.db
-      .prepare('SELECT version, period_to, requests, errors, latency_json, features_json FROM telemetry WHERE model = ? AND period_to > ? ORDER BY period_to DESC LIMIT ?')
+      .prepare('SELECT version, period_to, requests, errors, latency_json, features_json FROM telemetry WHERE model = ? AND version IS NOT NULL AND period_to > ? ORDER BY period_to DESC LIMIT ?')
       .all(model, fromIso, SERIES_MAX_RECORDS) as { version: number; period_to: string; requests: number; errors: number; latency_json: string; features_json: string }[];
     for (const r of telemetry) {
       const a = acc(r.version, r.period_to);
@@ -111,7 +111,7 @@ export class SeriesStore {
         }
       }
     }
-    const feedback = this.db.prepare('SELECT version, at, correct FROM feedback WHERE model = ? AND at > ? ORDER BY at DESC LIMIT ?').all(model, fromIso, SERIES_MAX_RECORDS) as { version: number; at: string; correct: number }[];
+    const feedback = this.db.prepare('SELECT version, at, correct FROM feedback WHERE model = ? AND version IS NOT NULL AND at > ? ORDER BY at DESC LIMIT ?').all(model, fromIso, SERIES_MAX_RECORDS) as { version: number; at: string; correct: number }[];
     for (const f of feedback) {
       const a = acc(f.version, f.at);
       if (!a) continue;

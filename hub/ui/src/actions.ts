@@ -28,7 +28,7 @@ export function ActionButton({ label, confirm, path, body, onDone }: { label: st
   }
   return html`<span class="action confirm" role="group" aria-label=${confirm}>
     <span>${confirm}</span>
-    <button type="button" class="danger" disabled=${busy} onClick=${() => void act()}>Confirm</button>
+    <button type="button" class="danger" disabled=${busy} onClick=${() => act().catch((e: unknown) => setError(String(e)))}>Confirm</button>
     <button type="button" onClick=${() => setAsking(false)}>Cancel</button>
     ${error ? html`<span role="alert" class="error">${error}</span>` : null}
   </span>`;

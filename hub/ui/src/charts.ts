@@ -26,7 +26,7 @@ function Chart({ series, spec }: { series: Series; spec: (typeof CHARTS)[number]
       {
         width: width(),
         height: 220,
-        series: [{}, ...lines.map(({ v, m, colour, dash }) => ({ label: `v${v.version} ${m.label}`, stroke: colour, width: 2, spanGaps: true, ...(dash ? { dash } : {}) }))],
+        series: [{}, ...lines.map(({ v, m, colour, dash }) => ({ label: `v${v.version} ${m.label}`, stroke: colour, width: 2, spanGaps: true, points: { show: true, size: 6 }, ...(dash ? { dash } : {}) }))],
         axes: [{}, { size: 60 }],
         scales: { x: { time: true } },
       },

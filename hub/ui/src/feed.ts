@@ -17,7 +17,7 @@ export function FeedView({ events }: { events: HubEvent[] }) {
         ? html`<p>Nothing has happened yet.</p>`
         : html`<ol class="feed" data-testid="event-feed">
             ${events.map(
-              (e) => html`<li data-event=${e.type} class=${`ev-${e.type.split('.')[0]}`}>
+              (e) => html`<li data-event=${e.type} class=${`ev-${e.type.replace('.', '-')}`}>
                 <p><time datetime=${e.at}>${when(e.at)}</time> <strong>${e.type}</strong></p>
                 <p>${e.summary}</p>
                 ${e.deliveries?.length ? html`<ul class="deliveries">${e.deliveries.map((d) => html`<li class=${`d-${d.state}`}>${delivery(d)}</li>`)}</ul>` : null}

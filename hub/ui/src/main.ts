@@ -51,7 +51,7 @@ function App() {
   const [versions, setVersions] = useState<Version[]>([]);
   const [events, setEvents] = useState<HubEvent[]>([]);
   const [series, setSeries] = useState<Series | null>(null);
-  const [hours, setHours] = useState(24);
+  const [hours, setHours] = useState(6);
   const [live, setLive] = useState<'connecting' | 'live' | 'reconnecting'>('connecting');
   const [problem, setProblem] = useState<string | null>(null);
 
@@ -70,7 +70,7 @@ function App() {
 
   useEffect(() => {
     const t = savedToken();
-    if (t) void signIn(t);
+    if (t) signIn(t).catch((e: unknown) => setLoginError(String(e)));
     const onHash = () => setPage(pageOf(location.hash));
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
@@ -160,11 +160,11 @@ function App() {
         delay = Math.min(delay * 2, 30_000);
       }
     };
-    void loop();
+    loop().catch((e: unknown) => setProblem(`live updates stopped: ${String(e)}`));
     return () => stop.abort();
   }, [who, loadFleet, loadRollouts, loadEvents, loadModels, loadVersions]);
 
-  if (!who) return html`<${Login} onToken=${(t: string) => void signIn(t)} error=${loginError} />`;
+  if (!who) return html`<${Login} onToken=${(t: string) => signIn(t).catch((e: unknown) => setLoginError(String(e)))} error=${loginError} />`;
   // The page acts only with an admin token: one left open with an operator token only shows.
   const may = (action: string) => who.kind === 'admin' && who.actions.includes(action);
   const changed = () => {
@@ -199,4 +199,7 @@ function App() {
   `;
 }
 
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+// The server-rendered "loading" line goes; the app owns the container from here.
+root.replaceChildren();
+render(html`<${App} />`, root);
