@@ -201,6 +201,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   undo.push({ name: 'presence', run: () => presence.stop() });
 
   const metrics = hubMetrics(registry);
+  events.on((e) => metrics.event(e.type));
   // Everything a device is refused, by the broker or by ingest, is counted and logged in one place.
   const violations = new ViolationLog(log, metrics);
 
