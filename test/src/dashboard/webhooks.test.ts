@@ -5,7 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { irisModel, publishModel, waitFor } from '../helpers/fleet.js';
+import { tempDir } from '../helpers/cli.js';
+import { irisModel, publishModel, startTestHub, waitFor } from '../helpers/fleet.js';
 import { startDashFleet, type DashFleet } from './fleet.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -89,5 +90,39 @@ describe('webhooks', () => {
     expect(by(new URL(good.url).host)).toMatchObject({ state: 'delivered', attempts: 1 });
     expect(by(new URL(refusing.url).host)).toMatchObject({ state: 'failed', attempts: 1, lastStatus: 404 });
     expect(refusing.got).toHaveLength(1);
+  });
+});
+
+describe('webhook delivery log', () => {
+  it('keeps an undelivered event across a hub restart and delivers it after', async () => {
+    let up = false;
+    const later = await startReceiver(() => (up ? 200 : 503));
+    const dir = await tempDir('webhook-restart');
+    const opts = { webhooks: [{ url: later.url, secret: SECRET }], webhookRetry: { baseMs: 200, maxMs: 500, maxAttempts: 50 } };
+    try {
+      let t = await startTestHub(opts, dir.dir);
+      const v1 = await publishModel(t.hub, await irisModel());
+      const event = await waitFor('a failed first attempt', () => t.hub.registry.events.recent(10).find((e) => e.type === 'release.published' && e.deliveries[0]!.attempts >= 1), 30_000);
+      expect(event.deliveries[0]).toMatchObject({ state: 'pending', lastStatus: 503 });
+      await t.hub.close();
+      up = true;
+      t = await startTestHub(opts, dir.dir);
+      try {
+        const done = await waitFor('delivered after the restart', () => {
+          const d = t.hub.registry.events.deliveries(event.id)[0];
+          return d?.state === 'delivered' ? d : undefined;
+        }, 30_000);
+        expect(done.attempts).toBeGreaterThan(event.deliveries[0]!.attempts);
+        const ok = later.got.find((g) => g.status === 200)!;
+        expect(validSignature(ok.headers, ok.body)).toBe(true);
+        expect(JSON.parse(ok.body)).toMatchObject({ id: event.id, type: 'release.published', model: 'iris', version: v1.version });
+        expect(ok.headers['x-edgeml-event-id']).toBe(String(event.id));
+      } finally {
+        await t.hub.close();
+      }
+    } finally {
+      await later.close();
+      await dir.cleanup();
+    }
   });
 });
