@@ -5,7 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
+import { join } from 'node:path';
+import { edgeml, tempDir } from '../helpers/cli.js';
 import { irisModel, publishModel, startTestHub, waitFor } from '../helpers/fleet.js';
 import { startDashFleet, type DashFleet } from './fleet.js';
 import { startReceiver, type Receiver } from './receiver.js';
@@ -117,6 +118,11 @@ describe('webhook delivery log', () => {
         expect(validSignature(ok.headers, ok.body)).toBe(true);
         expect(JSON.parse(ok.body)).toMatchObject({ id: event.id, type: 'release.published', model: 'iris', version: v1.version });
         expect(ok.headers['x-edgeml-event-id']).toBe(String(event.id));
+        // The same log from the command line.
+        const cli = await edgeml(['hub', 'events', '--data-dir', join(dir.dir, 'hub'), '--json']);
+        expect(cli.stderr).toBe('');
+        const listed = (JSON.parse(cli.stdout) as { id: number; deliveries: { state: string }[] }[]).find((e) => e.id === event.id);
+        expect(listed?.deliveries.map((d) => d.state)).toEqual(['delivered']);
       } finally {
         await t.hub.close();
       }
