@@ -378,6 +378,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       });
       const server = api;
       undo.push({ name: 'api', run: () => server.close() });
+      // Open dashboard streams never end by themselves: they go first, or the server's close would wait for them.
+      undo.push({ name: 'dashboard streams', run: () => live.close() });
       log.info('hub API listening', { url: api.url });
     }
     await writeFileAtomic(join(opts.dataDir, HUB_INFO_FILE), JSON.stringify({ brokerUrl, httpUrl: api?.url ?? null, pid: process.pid }) + '\n');
