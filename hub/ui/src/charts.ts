@@ -7,10 +7,10 @@ import type { Series } from './types.js';
 const COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
 
 type Metric = { key: 'p50Ms' | 'p95Ms' | 'errorRate' | 'accuracy' | 'drift'; label: string };
-const CHARTS: { title: string; unit: string; metrics: Metric[] }[] = [
+const CHARTS: { title: string; unit: string; metrics: Metric[]; range?: [number, number] }[] = [
   { title: 'Latency per row (ms)', unit: 'ms', metrics: [{ key: 'p50Ms', label: 'p50' }, { key: 'p95Ms', label: 'p95' }] },
-  { title: 'Error rate', unit: '', metrics: [{ key: 'errorRate', label: 'errors' }] },
-  { title: 'Live accuracy', unit: '', metrics: [{ key: 'accuracy', label: 'accuracy' }] },
+  { title: 'Error rate', unit: '', metrics: [{ key: 'errorRate', label: 'errors' }], range: [0, 1] },
+  { title: 'Live accuracy', unit: '', metrics: [{ key: 'accuracy', label: 'accuracy' }], range: [0, 1] },
   { title: 'Input drift (PSI, largest feature)', unit: '', metrics: [{ key: 'drift', label: 'PSI' }] },
 ];
 
@@ -28,7 +28,7 @@ function Chart({ series, spec }: { series: Series; spec: (typeof CHARTS)[number]
         height: 220,
         series: [{}, ...lines.map(({ v, m, colour, dash }) => ({ label: `v${v.version} ${m.label}`, stroke: colour, width: 2, spanGaps: true, points: { show: true, size: 6 }, ...(dash ? { dash } : {}) }))],
         axes: [{}, { size: 60 }],
-        scales: { x: { time: true } },
+        scales: { x: { time: true }, ...(spec.range ? { y: { range: spec.range } } : {}) },
       },
       data,
       el,
