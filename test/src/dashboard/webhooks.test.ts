@@ -94,6 +94,22 @@ describe('webhooks', () => {
   });
 });
 
+describe('device events', () => {
+  it('tells the webhooks once per device when devices roll a version back by themselves', async () => {
+    const { hub } = f.t;
+    // A self-test no model passes: every device installs it, fails its check and goes back.
+    const bad = await publishModel(hub, await irisModel(), { selfTest: { rows: [[5.1, 3.5, 1.4, 0.2]], expected: [[99, 99, 99]], tolerance: 0 } });
+    const rolled = () => good.got.filter((g) => g.headers['x-edgeml-event'] === 'device.rolled-back').map((g) => JSON.parse(g.body) as { deviceId: string; version: number; data: { failedVersion: number; runningVersion: number | null } });
+    await waitFor('both devices reported rolling back', () => (new Set(rolled().map((e) => e.deviceId)).size === f.ids.length ? true : undefined), 90_000);
+    // A later event is the sentinel: everything before it has been delivered.
+    hub.events.emit({ type: 'key.expiring', summary: 'sentinel', data: {} });
+    await waitFor('the sentinel', () => good.got.find((g) => g.body.includes('"sentinel"')), 30_000);
+    expect(rolled().map((e) => e.deviceId).sort()).toEqual(f.ids);
+    for (const e of rolled()) expect(e).toMatchObject({ version: bad.version, data: { failedVersion: bad.version } });
+    expect(good.got.filter((g) => g.headers['x-edgeml-event'] === 'device.rolled-back').every((g) => validSignature(g.headers, g.body))).toBe(true);
+  });
+});
+
 describe('webhook delivery log', () => {
   it('keeps an undelivered event across a hub restart and delivers it after', async () => {
     let up = false;
