@@ -16,7 +16,8 @@ import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { PresenceTracker } from './fleet/presence.js';
 import { DesiredReleases } from './desired/desired.js';
-import { AlarmWatch, DEFAULT_ALARM_LIMITS, type AlarmLimits } from './events/alarms.js';
+import type { AlarmLimits } from './events/alarms.js';
+import { startEventDelivery } from './events/delivery.js';
 import { HubEvents } from './events/bus.js';
 import { RolloutController } from './rollout/controller.js';
 import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
@@ -32,9 +33,8 @@ import { enrollHandler } from './security/enroll.js';
 import { startHubApi } from './security/http.js';
 import { HUB_USER, OPERATOR_USER, loadOrCreateSecrets } from './security/secrets.js';
 import { ArtifactStore } from './store/artifacts.js';
-import { LiveFeed } from './web/live.js';
 import { webRoutes } from './web/routes.js';
-import { WebhookDispatcher, type RetryPolicy } from './webhooks/deliver.js';
+import type { RetryPolicy } from './webhooks/deliver.js';
 import { checkTargets, type WebhookTargetInput } from './webhooks/targets.js';
 
 export interface HubOptions {
@@ -166,36 +166,11 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   };
   undo.push({ name: 'registry', run: () => registry.close() });
   // Every event is stored with its webhook deliveries first, then streamed to open dashboards.
-  const live = new LiveFeed(log);
+  const { live, webhooks, alarms, deviceFailed } = startEventDelivery({ registry, events, log, targets: webhookTargets, ...(opts.webhookRetry ? { retry: opts.webhookRetry } : {}), ...(opts.alarms ? { alarms: opts.alarms } : {}) });
   undo.push({ name: 'dashboard streams', run: () => live.close() });
-  const webhooks = new WebhookDispatcher({ store: registry.events, targets: webhookTargets, log, ...(opts.webhookRetry ? { retry: opts.webhookRetry } : {}) });
   undo.push({ name: 'webhooks', run: () => webhooks.stop() });
-  events.on((e) => {
-    const id = registry.events.add(e, webhooks.targetsFor(e.type));
-    live.send('hub', { ...e, id });
-    if (e.type.startsWith('rollout.')) live.nudge('rollouts');
-    webhooks.kick();
-  });
-  webhooks.start();
-  const alarms = new AlarmWatch(
-    events,
-    (model, version) => {
-      const acc = registry.getVersion(model, version)?.envelope.signed.validation.accuracy;
-      return typeof acc === 'number' ? acc : undefined;
-    },
-    { ...DEFAULT_ALARM_LIMITS, ...opts.alarms },
-  );
   // Written last of all, after the hub's client has handled its last message.
-  const statuses = new StatusWriter(registry, 20, log, (s) =>
-    events.emit({
-      type: 'device.rolled-back',
-      summary: `${s.deviceId} went back from ${s.model} v${s.failedVersion}${s.version !== null ? ` to v${s.version}` : ''}: ${s.lastError ?? s.state}`,
-      ...(s.model ? { model: s.model } : {}),
-      ...(s.failedVersion !== null ? { version: s.failedVersion } : {}),
-      deviceId: s.deviceId,
-      data: { failedVersion: s.failedVersion, runningVersion: s.version, state: s.state, reason: s.lastError },
-    }),
-  );
+  const statuses = new StatusWriter(registry, 20, log, deviceFailed);
   undo.push({ name: 'statuses', run: () => statuses.close() });
   const presence = new PresenceTracker(registry, log);
   undo.push({ name: 'presence', run: () => presence.stop() });

@@ -283,7 +283,7 @@ export class Registry {
     return (this.db.prepare('SELECT secret_hash FROM device_credentials WHERE device_id = ?').get(deviceId) as { secret_hash: string } | undefined)?.secret_hash;
   }
 
-  /** Record that `version` failed on a device (rolled back or refused); kept once per version. */
+  /** Record that `version` failed on a device (rolled back or refused); kept once per version, so true only the first time. */
   recordFailure(deviceId: string, model: string, version: number, reason: string, at: string): boolean {
     return this.db.prepare('INSERT OR IGNORE INTO device_failures (device_id, model, version, reason, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, model, version, reason, at).changes > 0;
   }

@@ -21,6 +21,9 @@ export async function ensureUiBuilt(): Promise<void> {
 
 export async function launch(): Promise<Browser> {
   await mkdir(SCREENSHOTS, { recursive: true });
+  await access(CHROMIUM).catch(() => {
+    throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set EDGEML_CHROMIUM`);
+  });
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
