@@ -11,7 +11,7 @@ export default tseslint.config(
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: {
-        project: ['./packages/*/tsconfig.json', './hub/tsconfig.json', './agent/tsconfig.json', './cli/tsconfig.json', './test/tsconfig.typecheck.json'],
+        project: ['./packages/*/tsconfig.json', './hub/tsconfig.json', './hub/ui/tsconfig.json', './agent/tsconfig.json', './cli/tsconfig.json', './test/tsconfig.typecheck.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },

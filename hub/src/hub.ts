@@ -10,19 +10,21 @@ import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generat
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import type { BrokerLimits } from './broker/limits.js';
-import { AnalysisPublisher, analyseDevice } from './fleet/analytics.js';
+import { AnalysisPublisher, analyseDevice, type DeviceAnalysis } from './fleet/analytics.js';
 import { ViolationLog } from './fleet/admission.js';
 import { DeviceIngest, StatusWriter } from './fleet/ingest.js';
 import { hubMetrics } from './fleet/metrics.js';
 import { PresenceTracker } from './fleet/presence.js';
 import { DesiredReleases } from './desired/desired.js';
+import type { AlarmLimits } from './events/alarms.js';
+import { startEventDelivery } from './events/delivery.js';
 import { HubEvents } from './events/bus.js';
 import { RolloutController } from './rollout/controller.js';
 import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { EnrolmentScope } from './registry/scope-store.js';
 import type { Identity } from './security/acl.js';
-import { authorizeRequest } from './security/api-auth.js';
+import { actionsOf, authorizeRequest, tokenKind } from './security/api-auth.js';
 import { chainRoutes, deviceRoutes } from './security/device-routes.js';
 import { LiveSigner } from './security/signer.js';
 import { checkSecret, newSecret, sameSecret, tokenHash } from './security/credentials.js';
@@ -31,6 +33,9 @@ import { enrollHandler } from './security/enroll.js';
 import { startHubApi } from './security/http.js';
 import { HUB_USER, OPERATOR_USER, loadOrCreateSecrets } from './security/secrets.js';
 import { ArtifactStore } from './store/artifacts.js';
+import { webRoutes } from './web/routes.js';
+import type { RetryPolicy } from './webhooks/deliver.js';
+import { checkTargets, type WebhookTargetInput } from './webhooks/targets.js';
 
 export interface HubOptions {
   dataDir: string;
@@ -62,12 +67,21 @@ export interface HubOptions {
   brokerLimits?: Partial<BrokerLimits>;
   /** Directory of signing keys; default `<dataDir>/keys`, generated on first start. */
   keysDir?: string;
+  /** Where hub events are sent (docs/EVENTS.md); checked at start. */
+  webhooks?: WebhookTargetInput[];
+  webhookRetry?: Partial<RetryPolicy>;
+  /** When a device's drift or live accuracy raises an alarm event. */
+  alarms?: Partial<AlarmLimits>;
+  /** The dashboard's built files (default hub/ui-dist). */
+  uiDir?: string;
   log?: Logger;
 }
 
 export interface Hub {
   readonly brokerUrl: string;
   readonly httpUrl: string | undefined;
+  /** The web dashboard (the HTTP API's root), when the API runs. */
+  readonly dashboardUrl: string | undefined;
   readonly registry: Registry;
   readonly store: ArtifactStore;
   readonly keysDir: string;
@@ -117,10 +131,14 @@ async function loadOrCreateKeys(dir: string, log: Logger): Promise<ReleaseSigner
 
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? createLogger({ name: 'hub' });
+  const webhookTargets = checkTargets(opts.webhooks ?? []);
   await makeDataDir(opts.dataDir);
   const keysDir = opts.keysDir ?? join(opts.dataDir, 'keys');
+  const events = new HubEvents(log);
   // Checked before every signature: a `keys rotate` reaches a running hub.
-  const keys = new LiveSigner(keysDir, await loadOrCreateKeys(keysDir, log), log);
+  const keys = new LiveSigner(keysDir, await loadOrCreateKeys(keysDir, log), log, undefined, (warning, expires) =>
+    events.emit({ type: 'key.expiring', summary: warning, data: { expires, keysDir } }),
+  );
   const signer = keys.current();
   const secrets = await loadOrCreateSecrets(opts.dataDir);
   const registry = new Registry(join(opts.dataDir, 'registry.sqlite'));
@@ -147,14 +165,18 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     }
   };
   undo.push({ name: 'registry', run: () => registry.close() });
+  // Every event is stored with its webhook deliveries first, then streamed to open dashboards.
+  const { live, webhooks, alarms, deviceFailed } = startEventDelivery({ registry, events, log, targets: webhookTargets, ...(opts.webhookRetry ? { retry: opts.webhookRetry } : {}), ...(opts.alarms ? { alarms: opts.alarms } : {}) });
+  undo.push({ name: 'dashboard streams', run: () => live.close() });
+  undo.push({ name: 'webhooks', run: () => webhooks.stop() });
   // Written last of all, after the hub's client has handled its last message.
-  const statuses = new StatusWriter(registry, 20, log);
+  const statuses = new StatusWriter(registry, 20, log, deviceFailed);
   undo.push({ name: 'statuses', run: () => statuses.close() });
   const presence = new PresenceTracker(registry, log);
   undo.push({ name: 'presence', run: () => presence.stop() });
 
-  const events = new HubEvents(log);
   const metrics = hubMetrics(registry);
+  events.on((e) => metrics.event(e.type));
   // Everything a device is refused, by the broker or by ingest, is counted and logged in one place.
   const violations = new ViolationLog(log, metrics);
 
@@ -202,7 +224,15 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       },
     });
     mqtt.on('error', (e) => log.warn('mqtt error', { error: e.message }));
-    const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
+    const publishAnalysis = (a: DeviceAnalysis) => {
+      try {
+        alarms.check(a);
+      } catch (e) {
+        log.warn('checking alarms failed', { deviceId: a.deviceId, error: (e as Error).message });
+      }
+      return mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined);
+    };
+    const analysis = new AnalysisPublisher(registry, publishAnalysis, 500, log);
     undo.push({ name: 'analysis', run: () => analysis.stop() });
     // An agent from before the presence topic leaves a status will fixed at its connect: it
     // would erase the version it installed since. Its last known status goes back on the
@@ -222,6 +252,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       const got = devices.handle(topic, payload);
       if (!got) return metrics.rejected();
       metrics.ingested(got.kind, got.fresh);
+      if (got.kind === 'status') live.nudge('fleet');
       if (got.kind !== 'result') analysis.touch(got.deviceId);
     };
     // With the embedded broker, telemetry and feedback are stored before the device's PUBACK
@@ -279,9 +310,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         await mqtt.publishAsync(topics.command(deviceId), JSON.stringify({ type: 'benchmark', requestId, envelope }), { qos: 1 });
       },
       rollbackDirective: (model, version) => publisher!.rollbackDirective(model, version),
+      events,
     });
     let api: { url: string; close(): Promise<void> } | undefined;
-    publisher = new Publisher({ registry, store, desired, controller, signer: () => keys.current(), log, artifactBase: () => (opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl) });
+    publisher = new Publisher({ registry, store, desired, controller, signer: () => keys.current(), log, events, artifactBase: () => (opts.artifactBaseUrl === 'self' ? api?.url : opts.artifactBaseUrl) });
     const pub = publisher;
 
     // An embedded broker forgot its retained messages: publish the desired state again.
@@ -303,6 +335,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         warnings: () => [keys.warning()].filter((w): w is string => w !== undefined),
         enroll: enrollHandler({ registry, signer: () => keys.current(), brokerUrl: publicBrokerUrl, log }),
         handle: chainRoutes(
+          webRoutes({
+            registry,
+            live,
+            authorize,
+            ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
+            whoami: (req) => {
+              const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '').trim();
+              const kind = bearer ? tokenKind(bearer, { adminSecret: secrets.admin, tokens: registry.tokens }) : undefined;
+              return kind ? { kind, actions: actionsOf(kind) } : undefined;
+            },
+          }),
           deviceRoutes({ registry, authorize, revoke: (id) => hub.revokeDevice(id) }),
           hubRoutes({
           registry,
@@ -331,6 +374,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       });
       const server = api;
       undo.push({ name: 'api', run: () => server.close() });
+      // Open dashboard streams never end by themselves: they go first, or the server's close would wait for them.
+      undo.push({ name: 'dashboard streams', run: () => live.close() });
       log.info('hub API listening', { url: api.url });
     }
     await writeFileAtomic(join(opts.dataDir, HUB_INFO_FILE), JSON.stringify({ brokerUrl, httpUrl: api?.url ?? null, pid: process.pid }) + '\n');
@@ -339,6 +384,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       brokerUrl,
       get httpUrl() {
         return api?.url;
+      },
+      get dashboardUrl() {
+        return api ? `${api.url}/` : undefined;
       },
       registry,
       store,

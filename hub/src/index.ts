@@ -21,3 +21,8 @@ export type { PublishInput } from './hub.js';
 export { newApiToken, apiTokenId, actionOf, type ApiAction } from './security/api-auth.js';
 export { apiTokenKinds, type ApiTokenKind, type ApiTokenRecord, type DeviceIdentityRecord } from './registry/token-store.js';
 export { HubEvents, HUB_EVENT_TYPES, type HubEvent, type HubEventType, type HubEventListener } from './events/bus.js';
+export { EventStore, type StoredEvent, type FeedEntry, type Delivery, type DeliveryState } from './events/store.js';
+export { DEFAULT_ALARM_LIMITS, type AlarmLimits } from './events/alarms.js';
+export { webhookSignature, webhookBody, backoffMs, DEFAULT_RETRY, type RetryPolicy } from './webhooks/deliver.js';
+export { parseWebhookSpec, checkTargets, targetId, type WebhookTarget, type WebhookTargetInput } from './webhooks/targets.js';
+export { DEFAULT_UI_DIR } from './web/routes.js';

@@ -39,6 +39,7 @@ export async function demo(o: { agents: number; json?: boolean; keep?: boolean }
   try {
     hub = await startHub({ dataDir: join(dir, 'hub'), mqttPort: 0, httpPort: 0, log });
     say(`hub: broker ${hub.brokerUrl}, registry ${join(dir, 'hub', 'registry.sqlite')}`);
+    say(`dashboard: ${hub.dashboardUrl} (admin token: ${hub.adminToken}; open while the demo runs, or use --keep and edgeml hub start --data-dir ${join(dir, 'hub')})`);
     const backend = await useTrainingBackend();
     say(`training the digits model (tfjs backend: ${backend})`);
     const progress = o.json ? undefined : trainingProgress();

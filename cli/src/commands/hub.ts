@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createLogger, joinEnrollToken, keyFiles, rootFingerprint, splitEnrollToken, userError, validName } from '@edgeml/core';
-import { Registry, apiTokenId, apiTokenKinds, newApiToken, startHub, tokenHash, newSecret, type ApiTokenKind } from '@edgeml/hub';
+import { Registry, apiTokenId, parseWebhookSpec, apiTokenKinds, newApiToken, startHub, tokenHash, newSecret, type ApiTokenKind } from '@edgeml/hub';
 import { access } from 'node:fs/promises';
 import { parseDuration } from './sign.js';
 import { printJson } from './options.js';
@@ -24,6 +24,8 @@ export interface HubStartFlags {
   publicBrokerUrl?: string;
   artifactBaseUrl?: string;
   keys?: string;
+  webhook?: string[];
+  slackWebhook?: string[];
 }
 
 const readPem = (file: string, what: string) =>
@@ -34,6 +36,7 @@ const readPem = (file: string, what: string) =>
 export async function hubStart(o: HubStartFlags): Promise<void> {
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw userError('bad-usage', '--tls-cert and --tls-key go together');
   if (Boolean(o.httpsCert) !== Boolean(o.httpsKey)) throw userError('bad-usage', '--https-cert and --https-key go together');
+  const webhooks = [...(o.webhook ?? []).map((w) => parseWebhookSpec(w)), ...(o.slackWebhook ?? []).map((w) => parseWebhookSpec(w, 'slack'))];
   const log = createLogger({ name: 'hub' });
   const password = o.brokerPassword ?? process.env.EDGEML_BROKER_PASSWORD;
   const hub = await startHub({
@@ -52,8 +55,10 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
     ...(o.publicBrokerUrl ? { publicBrokerUrl: o.publicBrokerUrl } : {}),
     ...(o.artifactBaseUrl ? { artifactBaseUrl: o.artifactBaseUrl } : {}),
     ...(o.keys ? { keysDir: resolve(o.keys) } : {}),
+    ...(webhooks.length ? { webhooks } : {}),
   });
   process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')} (sha256:${hub.rootFingerprint})\n`);
+  process.stdout.write(`dashboard ${hub.dashboardUrl} (sign in with an API token: edgeml hub token --kind operator to watch, --kind admin to act)${webhooks.length ? `; events go to ${webhooks.length} webhook(s)` : ''}\n`);
   await untilSignal();
   log.info('stopping');
   await hub.close();

@@ -31,7 +31,16 @@ export function registerFleetCommands(program: Command): void {
     .option('--public-broker-url <url>', 'the broker URL devices are given at enrolment')
     .option('--artifact-base-url <url>', 'devices download artifacts over HTTP(S) from <url>/v1/artifacts/<sha256> instead of MQTT chunks ("self": this hub\'s API)')
     .option('--keys <dir>', 'signing key directory (default: <data-dir>/keys, generated on first start)')
+    .option('--webhook <url[,secret]>', 'send hub events (docs/EVENTS.md) as JSON to this URL, signed with HMAC-SHA256 when a secret (16+ characters) follows the comma; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--slack-webhook <url>', 'send hub events as one line of Slack-compatible text to this incoming-webhook URL; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
+  hub
+    .command('events')
+    .description('the hub\'s events (docs/EVENTS.md), newest first, with what became of each webhook delivery')
+    .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+    .option('--limit <n>', 'how many events', int('--limit'), 50)
+    .option('--json', 'print JSON')
+    .action(async (o) => (await import('../commands/events.js')).hubEvents(o));
   hub
     .command('token')
     .description('create a token: a one-time enrolment token for one device (default), or an HTTP API token for CI, operators or admins')

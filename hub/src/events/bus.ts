@@ -7,6 +7,7 @@ import type { Logger } from '@edgeml/core';
  */
 export const HUB_EVENT_TYPES = [
   'release.published',
+  'release.rolled-back',
   'gate.failed',
   'rollout.started',
   'rollout.advanced',

@@ -112,6 +112,8 @@ export class StatusWriter {
     private readonly registry: Registry,
     private readonly delayMs = 20,
     private readonly log?: Logger,
+    /** Told once per device and version the device rolled back or refused (after it is stored). */
+    private readonly onFailure?: (s: DeviceStatus) => void,
   ) {}
 
   add(s: DeviceStatus): void {
@@ -139,14 +141,16 @@ export class StatusWriter {
     const batch = [...this.pending.values()];
     this.pending.clear();
     if (batch.length === 0) return;
+    let failed: DeviceStatus[];
     try {
       this.registry.upsertDevices(batch);
       // A version a device rolled back or refused is recorded as bad for that device.
-      for (const s of batch) if (s.failedVersion !== null && s.model) this.registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt);
+      failed = batch.filter((s) => s.failedVersion !== null && s.model && this.registry.recordFailure(s.deviceId, s.model, s.failedVersion, s.lastError ?? s.state, s.updatedAt));
     } catch (e) {
       for (const s of batch) if (!this.pending.has(s.deviceId)) this.pending.set(s.deviceId, s);
       throw e;
     }
+    for (const s of failed) this.onFailure?.(s);
   }
 
   /** The last write on stop: an error is logged, nothing is scheduled again. */

@@ -7,6 +7,7 @@ export function hubMetrics(registry: Registry) {
   collectDefaultMetrics({ register: prom });
   const ingested = new Counter({ name: 'edgeml_hub_ingested_total', help: 'Device messages stored, by kind', labelNames: ['kind'], registers: [prom] });
   const duplicates = new Counter({ name: 'edgeml_hub_duplicates_total', help: 'Telemetry and feedback records received again and ignored', labelNames: ['kind'], registers: [prom] });
+  const events = new Counter({ name: 'edgeml_hub_events_total', help: 'Hub events (docs/EVENTS.md), by type', labelNames: ['type'], registers: [prom] });
   const rejected = new Counter({ name: 'edgeml_hub_rejected_total', help: 'Device messages dropped as malformed', registers: [prom] });
   // Labelled by device: only authenticated devices publish under their own id, so the label set
   // is bounded by the enrolled fleet.
@@ -51,6 +52,7 @@ export function hubMetrics(registry: Registry) {
   return {
     ingested: (kind: string, fresh: boolean) => (fresh ? ingested.inc({ kind }) : duplicates.inc({ kind })),
     rejected: () => rejected.inc(),
+    event: (type: string) => events.inc({ type }),
     violation: (device: string, reason: string) => violations.inc({ device, reason }),
     render: async () => ({ contentType: prom.contentType, body: await prom.metrics() }),
   };

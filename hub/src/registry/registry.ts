@@ -9,6 +9,8 @@ import { DesiredStore } from './desired-store.js';
 import { LivenessStore } from './liveness-store.js';
 import { ScopeStore, type EnrolmentScope } from './scope-store.js';
 import { TokenStore, securityMigrations } from './token-store.js';
+import { EventStore, eventMigrations } from '../events/store.js';
+import { SeriesStore } from '../web/series.js';
 
 export interface VersionRecord {
   model: string;
@@ -95,7 +97,14 @@ export class Registry {
     this.liveness = new LivenessStore(this.db);
     this.scopes = new ScopeStore(this.db);
     this.tokens = new TokenStore(this.db);
+    this.events = new EventStore(this.db);
+    this.series = new SeriesStore(this.db);
   }
+
+  /** Hub events and webhook deliveries (events/store.ts). */
+  readonly events: EventStore;
+  /** Per-version figures over time, for the dashboard's charts (web/series.ts). */
+  readonly series: SeriesStore;
 
   /** API tokens by kind and revoked device ids. */
   readonly tokens: TokenStore;
@@ -113,7 +122,7 @@ export class Registry {
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
     const applied = new Set((this.db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id));
-    for (const m of [...migrations, ...securityMigrations].sort((a, b) => a.id - b.id)) {
+    for (const m of [...migrations, ...securityMigrations, ...eventMigrations].sort((a, b) => a.id - b.id)) {
       if (applied.has(m.id)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
@@ -274,9 +283,9 @@ export class Registry {
     return (this.db.prepare('SELECT secret_hash FROM device_credentials WHERE device_id = ?').get(deviceId) as { secret_hash: string } | undefined)?.secret_hash;
   }
 
-  /** Record that `version` failed on a device (rolled back or refused); kept once per version. */
-  recordFailure(deviceId: string, model: string, version: number, reason: string, at: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO device_failures (device_id, model, version, reason, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, model, version, reason, at);
+  /** Record that `version` failed on a device (rolled back or refused); kept once per version, so true only the first time. */
+  recordFailure(deviceId: string, model: string, version: number, reason: string, at: string): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO device_failures (device_id, model, version, reason, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, model, version, reason, at).changes > 0;
   }
 
   failures(model?: string): { deviceId: string; model: string; version: number; reason: string; at: string }[] {

@@ -10,6 +10,7 @@ import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
+import type { HubEvents } from '../events/bus.js';
 import { buildRelease, signRelease, type ReleaseInput } from './manifest.js';
 
 export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
@@ -32,6 +33,7 @@ export interface PublisherDeps {
   log: Logger;
   /** Base URL devices download artifacts from, when not MQTT chunks. */
   artifactBase: () => string | undefined;
+  events?: HubEvents;
 }
 
 const DIRECTIVE_LIFETIME_MS = 365 * 86_400_000;
@@ -82,6 +84,8 @@ export class Publisher {
     if (stage) await this.d.desired.ensureChunks(rec);
     else await this.d.desired.publishChannel(rec, 'release', rec.envelope, superseded);
     this.d.log.info('published release', { model: rec.model, version: rec.version, sha256: rec.sha256, staged: stage });
+    const to = rollout ? `rollout ${rollout.id}` : stage ? 'staged for a rollout' : `channel ${rec.channel}`;
+    this.d.events?.emit({ type: 'release.published', summary: `${rec.model} v${rec.version} published (${to})`, model: rec.model, version: rec.version, data: { channel: rec.channel, sha256: rec.sha256, sizeBytes: rec.sizeBytes, format: rec.format, staged: stage, rollout: rollout?.id ?? null, validation: rec.envelope.signed.validation } });
     return { rec, rollout };
   }
 
@@ -119,6 +123,7 @@ export class Publisher {
     });
     await this.d.desired.publishChannel(rec, 'rollback', directive, superseded);
     this.d.log.info('rolled back', { model, channel: rec.channel, to: rec.version });
+    this.d.events?.emit({ type: 'release.rolled-back', summary: `${model} on ${rec.channel} rolled back to v${rec.version}`, model, version: rec.version, data: { channel: rec.channel, from: current ?? null } });
     return { ...rec, status: 'published' };
   }
 }

@@ -10,6 +10,7 @@ import type { DesiredReleases } from '../desired/desired.js';
 import type { DeviceRecord, Registry, VersionRecord } from '../registry/registry.js';
 import { RolloutPlanSchema, type Rollout, type RolloutPlan } from '../registry/rollout-store.js';
 import { judgeHealth, pickCanary, waveDevices } from './gates.js';
+import type { HubEvents } from '../events/bus.js';
 
 export interface ControllerDeps {
   registry: Registry;
@@ -19,6 +20,7 @@ export interface ControllerDeps {
   sendBenchmark(deviceId: string, requestId: string, envelope: SignedRelease): Promise<void>;
   rollbackDirective(model: string, version: number): SignedRelease;
   now?: () => Date;
+  events?: HubEvents;
 }
 
 const BENCH_TIMEOUT_MS = 60_000;
@@ -62,7 +64,9 @@ export class RolloutController {
     const canary = pickCanary(devices, plan.canary);
     const order = [...canary, ...devices.map((x) => x.id).filter((id) => !canary.includes(id))];
     const current = this.d.registry.listVersions(model).filter((v) => v.status === 'published' && v.version < version).pop();
-    return this.d.registry.rollouts.create({ model, channel: rec.channel, version, fromVersion: current?.version ?? null, plan, devices: { order, canary, upgraded: [] } });
+    const r = this.d.registry.rollouts.create({ model, channel: rec.channel, version, fromVersion: current?.version ?? null, plan, devices: { order, canary, upgraded: [] } });
+    this.d.events?.emit({ type: 'rollout.started', summary: `rollout ${r.id}: ${model} v${version} to ${order.length} devices (${canary.length} canary, waves ${plan.waves.join('%, ')}%)`, model, version, data: { rollout: r.id, channel: rec.channel, fromVersion: r.fromVersion, devices: order.length, canary, plan } });
+    return r;
   }
 
   request(id: number, what: 'pause' | 'resume' | 'abort'): Rollout {
@@ -151,6 +155,7 @@ export class RolloutController {
     const limit = r.plan.gates.benchP95Ms ?? rec.envelope.signed.budgets.p95Ms;
     const worst = results.reduce((a, b) => ((b.result.p95Ms ?? 0) > (a.result.p95Ms ?? 0) ? b : a));
     if (limit !== undefined && (worst.result.p95Ms ?? Infinity) > limit) {
+      this.d.events?.emit({ type: 'gate.failed', summary: `rollout ${r.id}: ${r.model} v${r.version} failed the device benchmark`, model: r.model, version: r.version, data: { rollout: r.id, stage: 'benchmark', deviceId: worst.deviceId, p95Ms: worst.result.p95Ms ?? null, limit } });
       return this.halt(r, `device benchmark: p95 ${worst.result.p95Ms?.toFixed(4)} ms on ${worst.deviceId} is above the budget of ${limit} ms`, 'halted');
     }
     this.d.log.info('canary benchmark passed', { rollout: r.id, worstP95Ms: worst.result.p95Ms, limit: limit ?? null });
@@ -168,6 +173,7 @@ export class RolloutController {
       store.update(r.id, { devices: { ...r.devices, upgraded }, waveStartedAt: this.now().toISOString() });
       for (const id of fresh) await this.d.desired.setDevice(rec, id, 'rollout', rec.envelope);
       this.d.log.info('rollout wave sent', { rollout: r.id, wave: r.wave, devices: fresh.length });
+      this.d.events?.emit({ type: 'rollout.advanced', summary: `rollout ${r.id}: ${r.model} v${r.version} sent to ${upgraded.length} of ${r.devices.order.length} devices (wave ${r.wave})`, model: r.model, version: r.version, data: { rollout: r.id, wave: r.wave, sent: fresh, upgraded: upgraded.length, devices: r.devices.order.length } });
       return;
     }
     const failure = this.deviceFailure(r);
@@ -196,6 +202,7 @@ export class RolloutController {
     this.d.registry.setVersionStatus(r.model, r.version, 'published');
     this.d.registry.rollouts.update(r.id, { state: 'completed', reason: null });
     this.d.log.info('rollout completed', { rollout: r.id, model: r.model, version: r.version });
+    this.d.events?.emit({ type: 'rollout.completed', summary: `rollout ${r.id}: ${r.model} v${r.version} is on every device`, model: r.model, version: r.version, data: { rollout: r.id, devices: r.devices.upgraded.length } });
   }
 
   private deviceFailure(r: Rollout): string | undefined {
@@ -212,6 +219,7 @@ export class RolloutController {
 
   private fail(r: Rollout, reason: string): void {
     this.d.log.warn('rollout gate failed; rolling back', { rollout: r.id, reason });
+    this.d.events?.emit({ type: 'gate.failed', summary: `rollout ${r.id}: ${r.model} v${r.version} failed a gate: ${reason}`, model: r.model, version: r.version, data: { rollout: r.id, stage: 'rollout', reason, state: r.state, wave: r.wave } });
     this.d.registry.rollouts.update(r.id, { state: 'rolling-back', reason });
   }
 
@@ -225,6 +233,7 @@ export class RolloutController {
     this.d.registry.setVersionStatus(r.model, r.version, end === 'aborted' ? 'aborted' : 'halted');
     this.d.registry.rollouts.update(r.id, { state: end, reason, requested: null });
     this.d.log.warn('rollout stopped', { rollout: r.id, state: end, reason });
+    this.d.events?.emit({ type: 'rollout.halted', summary: `rollout ${r.id}: ${r.model} v${r.version} ${end}: ${reason}`, model: r.model, version: r.version, data: { rollout: r.id, state: end, reason, rolledBack: r.fromVersion !== null ? r.devices.upgraded : [], toVersion: r.fromVersion } });
     await this.d.desired.clearUndesiredChunks();
   }
 }

@@ -17,6 +17,9 @@ const grants: Record<ApiTokenKind, ReadonlySet<ApiAction>> = {
   admin: new Set<ApiAction>(['read', 'read-feedback', 'publish', 'start-rollout', 'steer-rollout', 'rollback', 'manage-devices']),
 };
 
+/** What a token of this kind may do (the dashboard shows only these actions). */
+export const actionsOf = (kind: ApiTokenKind): ApiAction[] => [...grants[kind]];
+
 /** The action a request performs; `manage-devices` (admin only) for anything unlisted. */
 export function actionOf(method: string, path: string): ApiAction {
   if (method === 'GET') {

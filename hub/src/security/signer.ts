@@ -25,6 +25,8 @@ export class LiveSigner {
     initial: ReleaseSigner,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** Told each time the expiry warning is logged (at most once a day): the hub's key.expiring event. */
+    private readonly onWarning?: (warning: string, expires: string) => void,
   ) {
     this.signer = initial;
     this.stamp = this.stampOf();
@@ -108,6 +110,7 @@ export class LiveSigner {
     if (!w || t - this.lastWarned < DAY_MS) return;
     this.lastWarned = t;
     this.log.warn(w, { keyid: this.signer.release.keyid });
+    this.onWarning?.(w, this.signer.releaseKeyDoc.signed.expires);
   }
 
   /** Prometheus lines for /metrics. */
