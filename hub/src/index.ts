@@ -21,3 +21,8 @@ export type { PublishInput } from './hub.js';
 export { newApiToken, apiTokenId, actionOf, type ApiAction } from './security/api-auth.js';
 export { apiTokenKinds, type ApiTokenKind, type ApiTokenRecord, type DeviceIdentityRecord } from './registry/token-store.js';
 export { HubEvents, HUB_EVENT_TYPES, type HubEvent, type HubEventType, type HubEventListener } from './events/bus.js';
+export { RetrainPolicySchema, TrainingConfigSchema, type RetrainPolicy, type RetrainTarget, type TrainingConfig } from './retrain/policy.js';
+export { evaluateTriggers, type TriggerFiring, type TriggerFigures, type TriggerReason } from './retrain/triggers.js';
+export { assembleFeedback, splitBase, trainingCsv, rulesFor, checkFeedback, type FeedbackRow, type FeedbackRefusal, type FeedbackRules, type BaseSplit } from './retrain/data.js';
+export { Retrainer } from './retrain/retrainer.js';
+export { type Lineage, type RetrainRun, type RunState } from './registry/lineage-store.js';

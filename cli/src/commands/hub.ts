@@ -24,6 +24,7 @@ export interface HubStartFlags {
   publicBrokerUrl?: string;
   artifactBaseUrl?: string;
   keys?: string;
+  retrainConfig?: string[];
 }
 
 const readPem = (file: string, what: string) =>
@@ -52,6 +53,7 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
     ...(o.publicBrokerUrl ? { publicBrokerUrl: o.publicBrokerUrl } : {}),
     ...(o.artifactBaseUrl ? { artifactBaseUrl: o.artifactBaseUrl } : {}),
     ...(o.keys ? { keysDir: resolve(o.keys) } : {}),
+    ...(o.retrainConfig ? { retrainConfigs: o.retrainConfig.map((f) => resolve(f)) } : {}),
   });
   process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')} (sha256:${hub.rootFingerprint})\n`);
   await untilSignal();

@@ -31,6 +31,7 @@ export function registerFleetCommands(program: Command): void {
     .option('--public-broker-url <url>', 'the broker URL devices are given at enrolment')
     .option('--artifact-base-url <url>', 'devices download artifacts over HTTP(S) from <url>/v1/artifacts/<sha256> instead of MQTT chunks ("self": this hub\'s API)')
     .option('--keys <dir>', 'signing key directory (default: <data-dir>/keys, generated on first start)')
+    .option('--retrain-config <file...>', 'release configs (edgeml.json) of models the hub retrains by itself when their triggers fire')
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
   hub
     .command('token')

@@ -7,6 +7,7 @@ import { FleetStore } from './fleet-store.js';
 import { RolloutStore } from './rollout-store.js';
 import { DesiredStore } from './desired-store.js';
 import { LivenessStore } from './liveness-store.js';
+import { LineageStore } from './lineage-store.js';
 import { ScopeStore, type EnrolmentScope } from './scope-store.js';
 import { TokenStore, securityMigrations } from './token-store.js';
 
@@ -95,7 +96,11 @@ export class Registry {
     this.liveness = new LivenessStore(this.db);
     this.scopes = new ScopeStore(this.db);
     this.tokens = new TokenStore(this.db);
+    this.lineage = new LineageStore(this.db);
   }
+
+  /** Where each version came from, and the retraining runs. */
+  readonly lineage: LineageStore;
 
   /** API tokens by kind and revoked device ids. */
   readonly tokens: TokenStore;
