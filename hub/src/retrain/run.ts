@@ -164,7 +164,8 @@ async function decide(
       metrics: r.metrics,
     },
     {
-      ...(config.rollout !== undefined ? { rollout: config.rollout } : {}),
+      // A first version has no devices on an older one to protect: it goes to the channel.
+      ...(config.rollout !== undefined && champion ? { rollout: config.rollout } : {}),
       lineage: {
         runId: run.id,
         parentVersion: champion?.version ?? null,
