@@ -4,6 +4,7 @@
  * request, starts a run: one at a time per model, its worker under a time limit. Every run is
  * recorded from start to verdict, told on the event bus, in the log and in /metrics.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
 import { userError, type Logger } from '@edgeml/core';
@@ -51,6 +52,8 @@ export class Retrainer {
   start(): void {
     const interrupted = this.d.registry.lineage.interruptRunning();
     if (interrupted) this.d.log.warn('retraining runs interrupted by the last stop', { runs: interrupted });
+    // What a killed run left behind (its CSV, a candidate nobody published) is of no use now.
+    rmSync(this.runsDir, { recursive: true, force: true });
     if (this.d.targets.length === 0) return;
     const every = Math.min(...this.d.targets.map((t) => t.policy.checkEveryMs));
     const loop = () => {
@@ -73,6 +76,10 @@ export class Retrainer {
     clearTimeout(this.timer);
     for (const r of this.running.values()) r.worker?.kill();
     await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  private get runsDir(): string {
+    return join(this.d.dataDir, 'retrain');
   }
 
   targetOf(model: string): RetrainTarget | undefined {
@@ -132,7 +139,7 @@ export class Retrainer {
     const entry: { run: RetrainRun; done: Promise<void>; worker?: WorkerProcess } = { run, done: Promise.resolve() };
     const deps: RunDeps = {
       ...this.d,
-      runsDir: join(this.d.dataDir, 'retrain'),
+      runsDir: this.runsDir,
       onWorker: (w) => {
         if (w) entry.worker = w;
         else delete entry.worker;

@@ -26,7 +26,8 @@ export class WorkerProcess {
   async run(): Promise<WorkerOutcome> {
     const started = Date.now();
     let stderr = '';
-    const child = spawn(process.execPath, [WORKER, this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // The IPC channel is the worker's tie to the hub: when the hub dies, the worker ends too.
+    const child = spawn(process.execPath, [WORKER, this.dir, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.child = child;
     child.stderr!.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString('utf8')).slice(-STDERR_KEEP);

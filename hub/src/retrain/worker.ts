@@ -49,8 +49,33 @@ async function scoresOf(format: ArtifactFormat, artifact: Uint8Array, spec: Mode
   return { scores: { baseTest: score(runtime, spec, order, job.baseTest), holdout: score(runtime, spec, order, job.holdout) }, runtime };
 }
 
+/** The hub's pid, given by the hub: by the time this module runs, the hub may be gone already. */
+const hub = Number(process.argv[3]);
+
+/** Signal 0 tests that the process exists; `process.ppid` is read once at start, so it cannot tell. */
+function hubAlive(): boolean {
+  if (!Number.isInteger(hub) || hub <= 0) return true;
+  try {
+    process.kill(hub, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Training hands control back only through promise jobs, so the IPC channel's close is not
+ * seen while it runs: each epoch asks directly whether the hub that started the run is alive.
+ */
+function endIfOrphaned(): void {
+  if (hubAlive()) return;
+  process.stderr.write('the hub that started this run is gone; stopping\n');
+  process.exit(2);
+}
+
 async function run(job: Job): Promise<WorkerResult> {
   const c = await runPipeline({
+    onEpoch: endIfOrphaned,
     data: job.trainCsv,
     target: job.target,
     arch: job.arch,
@@ -117,6 +142,10 @@ async function main(): Promise<void> {
   await writeFile(tmp, JSON.stringify(result));
   await rename(tmp, join(dir, RESULT_FILE));
 }
+
+// A hub killed mid-run cannot take the result: stop rather than train for no one.
+process.on('disconnect', () => process.exit(2));
+endIfOrphaned();
 
 main().then(
   () => process.exit(0),

@@ -18,7 +18,7 @@ export interface RetrainHub {
 
 export async function spawnRetrainHub(dataDir: string, configs: string[]): Promise<RetrainHub> {
   await mkdir(dataDir, { recursive: true });
-  const logFile = join(dataDir, 'hub.log');
+  const logFile = join(dataDir, `hub-${Date.now()}.log`);
   const out = createWriteStream(logFile, { flags: 'a' });
   const args = ['hub', 'start', '--data-dir', dataDir, '--mqtt-port', '0', '--http-port', '0', '--retrain-config', ...configs];
   const child = spawn(process.execPath, [join(repoRoot, 'cli/bin/edgeml.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
