@@ -4,6 +4,7 @@
  * inside the transaction, so concurrent publishes get consecutive versions, and a publish whose
  * rollout cannot start leaves no version behind for a retry to trip over.
  */
+import { createRequire } from 'node:module';
 import { sha256Hex, userError, validName, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import type { DesiredReleases } from '../desired/desired.js';
 import type { Lineage } from '../registry/lineage-store.js';
@@ -39,8 +40,8 @@ export interface PublisherDeps {
   artifactBase: () => string | undefined;
 }
 
-/** Recorded in each version's lineage. */
-export const EDGEML_VERSION = '0.1.0';
+/** Recorded in each version's lineage: the hub package's version (src/ and dist/ sit at the same depth). */
+export const EDGEML_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 const DIRECTIVE_LIFETIME_MS = 365 * 86_400_000;
 

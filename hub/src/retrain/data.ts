@@ -23,7 +23,8 @@ export interface FeedbackRow extends LabelledRow {
 }
 
 /** Why a stored feedback row is kept out of training: the label of the `/metrics` counter. */
-export type FeedbackRefusal = 'not-enrolled' | 'model-not-enrolled' | 'feature-count' | 'not-finite' | 'out-of-range' | 'unknown-label' | 'duplicate';
+export const FEEDBACK_REFUSALS = ['not-enrolled', 'model-not-enrolled', 'feature-count', 'not-finite', 'out-of-range', 'unknown-label', 'duplicate'] as const;
+export type FeedbackRefusal = (typeof FEEDBACK_REFUSALS)[number];
 
 /** What the rows must look like: the production spec's features and labels, the base data's ranges. */
 export interface FeedbackRules {

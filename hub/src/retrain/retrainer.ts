@@ -11,7 +11,8 @@ import { userError, type Logger } from '@edgeml/core';
 import type { HubEvents } from '../events/bus.js';
 import type { RetrainRun } from '../registry/lineage-store.js';
 import type { Registry } from '../registry/registry.js';
-import { executeRun, productionOf, type RunDeps } from './run.js';
+import { FEEDBACK_REFUSALS } from './data.js';
+import { executeRun, productionOf, type RunDeps, type RunOutcome } from './run.js';
 import type { RetrainTarget } from './policy.js';
 import { evaluateTriggers, type TriggerFiring } from './triggers.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -146,13 +147,16 @@ export class Retrainer {
       },
     };
     entry.done = executeRun(deps, t, run)
-      .catch((e: unknown) => ({ state: 'failed' as const, summary: `the run failed: ${(e as Error).message}`, result: {}, version: null, refused: {} }))
+      .catch((e: unknown): RunOutcome => ({ state: 'failed', summary: `the run failed: ${(e as Error).message}`, result: {}, version: null, refused: {} }))
       .then((out) => {
         const state = this.stopped && out.state === 'failed' ? 'interrupted' : out.state;
         // A release finished its run inside the publish transaction; anything else ends here.
         if (state !== 'released') registry.lineage.finishRun(run.id, state, out.summary, out.result);
         this.runsTotal.inc({ model, outcome: state });
-        for (const [reason, n] of Object.entries(out.refused)) this.refusedGauge.set({ model, reason }, n);
+        // Every reason, zeros included: the gauge says what the last run kept out, not what one
+        // long ago did. A run that failed before it read the feedback leaves the gauge as it was.
+        const assembled = state !== 'failed' || Object.keys(out.refused).length > 0;
+        if (assembled) for (const reason of FEEDBACK_REFUSALS) this.refusedGauge.set({ model, reason }, out.refused[reason] ?? 0);
         const level = state === 'released' || state === 'not-better' || state === 'not-enough-labels' ? 'info' : 'warn';
         log[level]('retrain run finished', { model, run: run.id, trigger: firing.reason, outcome: state, summary: out.summary });
         events.emit({

@@ -157,6 +157,12 @@ describe('continuous training', () => {
     expect(used.filter((id) => poisonIds.includes(id))).toEqual([]);
     expect(new Set(set.train.map((r) => r.deviceId))).toEqual(new Set(['dev-1', 'dev-2']));
 
+    const text = await edgeml(['models', 'show', 'shift', '2', '--data-dir', hubDir()]);
+    expect(text.stdout).toContain('lineage of v2:');
+    expect(text.stdout).toContain('  parent: v1');
+    expect(text.stdout).toMatch(/trigger: accuracy \(live accuracy .* below 0\.85 over \d+ labels\), retraining run \d+/);
+    expect(text.stdout).toContain(`feedback set sha256: ${sha}`);
+
     const metrics = (await api<string>(hub, 'GET', '/metrics')).body;
     expect(metrics).toMatch(/edgeml_retrain_runs_total\{model="shift",outcome="released"\} 2/);
     expect(metrics).toMatch(/edgeml_retrain_feedback_refused\{model="shift",reason="out-of-range"\} 1/);
