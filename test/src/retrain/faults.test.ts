@@ -6,7 +6,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@edgeml/core';
-import { startHub, type RetrainRun } from '@edgeml/hub';
+import { startHub, type HubEvent, type RetrainRun } from '@edgeml/hub';
 import { waitFor } from 'edgeml';
 import { tempDir } from '../helpers/cli.js';
 import { api, spawnRetrainHub, type RetrainHub } from './hub-process.js';
@@ -48,6 +48,8 @@ afterAll(async () => {
 describe('retraining faults', () => {
   it('kills a worker past its time limit and records the run as timed out, with no version', async () => {
     const hub = await startHub({ dataDir: join(dir, 'hub-a'), mqttPort: 0, log: silentLogger, retrainConfigs: [await writeConfig('slow.json', 1500)] });
+    const events: HubEvent[] = [];
+    hub.events.on((e) => events.push(e));
     try {
       const run = hub.retrainer.request('shift');
       expect(() => hub.retrainer.request('shift')).toThrow(/still running/);
@@ -58,6 +60,9 @@ describe('retraining faults', () => {
       expect(done.state).toBe('timed-out');
       expect(done.summary).toContain('time limit of 1500 ms');
       expect(hub.registry.listVersions('shift')).toEqual([]);
+      // Told where the dashboard and webhooks listen, with the run and its verdict.
+      const told = await waitFor('the outcome event', () => events.find((e) => e.type === 'retrain.outcome'), 10_000, 20);
+      expect(told).toMatchObject({ model: 'shift', data: { run: run.id, outcome: 'timed-out', trigger: { reason: 'manual' } } });
       expect(hub.registry.lineage.lineage('shift', 1)).toBeUndefined();
       await waitFor('the worker to be gone', async () => ((await workersUnder(join(dir, 'hub-a', 'retrain'))).length === 0 ? true : undefined), 10_000);
     } finally {
