@@ -20,6 +20,9 @@ import type { AlarmLimits } from './events/alarms.js';
 import { startEventDelivery } from './events/delivery.js';
 import { HubEvents } from './events/bus.js';
 import { RolloutController } from './rollout/controller.js';
+import { loadRetrainTargets } from './retrain/load.js';
+import { Retrainer } from './retrain/retrainer.js';
+import { retrainRoutes } from './retrain/routes.js';
 import { Publisher, type PublishInput, type PublishOptions } from './release/publisher.js';
 import { Registry, type VersionRecord } from './registry/registry.js';
 import type { EnrolmentScope } from './registry/scope-store.js';
@@ -74,6 +77,8 @@ export interface HubOptions {
   alarms?: Partial<AlarmLimits>;
   /** The dashboard's built files (default hub/ui-dist). */
   uiDir?: string;
+  /** Release configs (edgeml.json) of the models the hub retrains by itself (docs/ARCHITECTURE.md, continuous training). */
+  retrainConfigs?: string[];
   log?: Logger;
 }
 
@@ -95,6 +100,8 @@ export interface Hub {
   /** Send every device of the model back to `to` (default: the version before the newest) with a signed directive. */
   rollback(model: string, to?: number): Promise<VersionRecord>;
   readonly rollouts: RolloutController;
+  /** The continuous-training loop: triggers, runs, lineage. */
+  readonly retrainer: Retrainer;
   /** Release, rollout, device and alarm events (events/bus.ts), for webhooks and the dashboard. */
   readonly events: HubEvents;
   /** Bearer token for the HTTP API's release and rollout routes. */
@@ -323,6 +330,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     broker?.open();
     controller.start();
     undo.push({ name: 'rollouts', run: () => controller.stop() });
+    const retrainer = new Retrainer({ registry, store, events, log, dataDir: opts.dataDir, targets: await loadRetrainTargets(opts.retrainConfigs ?? []), publish: (input, o) => pub.publish(input, o) });
+    retrainer.start();
+    undo.push({ name: 'retraining', run: () => retrainer.stop() });
 
     const publicBrokerUrl = opts.publicBrokerUrl ?? brokerUrl;
     const authorize = (req: IncomingMessage, path: string) => authorizeRequest(req, path, { adminSecret: secrets.admin, tokens: registry.tokens });
@@ -347,6 +357,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             },
           }),
           deviceRoutes({ registry, authorize, revoke: (id) => hub.revokeDevice(id) }),
+          retrainRoutes({ registry, retrainer, authorize }),
           hubRoutes({
           registry,
           controller,
@@ -366,7 +377,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             }),
           metrics: async () => {
             const m = await metrics.render();
-            return { ...m, body: m.body + keys.metrics() };
+            return { ...m, body: m.body + keys.metrics() + (await retrainer.metrics()) };
           },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
           }),
@@ -395,6 +406,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       operator: { username: OPERATOR_USER, password: secrets.operator },
       hubCredentials: { username: HUB_USER, password: secrets.hub },
       rollouts: controller,
+      retrainer,
       events,
       adminToken: secrets.admin,
       rollback: (model, to) => pub.rollback(model, to),

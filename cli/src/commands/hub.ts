@@ -26,6 +26,7 @@ export interface HubStartFlags {
   keys?: string;
   webhook?: string[];
   slackWebhook?: string[];
+  retrainConfig?: string[];
 }
 
 const readPem = (file: string, what: string) =>
@@ -56,6 +57,7 @@ export async function hubStart(o: HubStartFlags): Promise<void> {
     ...(o.artifactBaseUrl ? { artifactBaseUrl: o.artifactBaseUrl } : {}),
     ...(o.keys ? { keysDir: resolve(o.keys) } : {}),
     ...(webhooks.length ? { webhooks } : {}),
+    ...(o.retrainConfig ? { retrainConfigs: o.retrainConfig.map((f) => resolve(f)) } : {}),
   });
   process.stdout.write(`hub running: broker ${hub.brokerUrl}, API ${hub.httpUrl}, data ${resolve(o.dataDir)}, root key ${resolve(hub.keysDir, 'root.pub')} (sha256:${hub.rootFingerprint})\n`);
   process.stdout.write(`dashboard ${hub.dashboardUrl} (sign in with an API token: edgeml hub token --kind operator to watch, --kind admin to act)${webhooks.length ? `; events go to ${webhooks.length} webhook(s)` : ''}\n`);

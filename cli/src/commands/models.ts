@@ -3,14 +3,32 @@ import { access } from 'node:fs/promises';
 import { convergence, userError } from '@edgeml/core';
 import { Registry } from '@edgeml/hub';
 import { formatTable } from '../output/table.js';
+import { lineageText, modelsDiff as diffVersions } from './lineage.js';
 import { printJson } from './options.js';
 
-export async function modelsShow(model: string, version: string | undefined, o: { dataDir: string; json?: boolean }): Promise<void> {
-  const file = resolve(o.dataDir, 'registry.sqlite');
+async function openRegistry(dataDir: string): Promise<{ registry: Registry; file: string }> {
+  const file = resolve(dataDir, 'registry.sqlite');
   await access(file).catch(() => {
     throw userError('no-registry', `no hub registry at ${file}; pass --data-dir`);
   });
-  const registry = new Registry(file);
+  return { registry: new Registry(file), file };
+}
+
+/** `edgeml models diff MODEL A B`: what changed between two versions, lineage included. */
+export async function modelsDiff(model: string, a: string, b: string, o: { dataDir: string; json?: boolean }): Promise<void> {
+  const va = Number(a);
+  const vb = Number(b);
+  if (!Number.isInteger(va) || !Number.isInteger(vb)) throw userError('bad-usage', `versions are whole numbers, not "${a}" and "${b}"`);
+  const { registry } = await openRegistry(o.dataDir);
+  try {
+    diffVersions(registry, model, va, vb, o.json === true);
+  } finally {
+    registry.close();
+  }
+}
+
+export async function modelsShow(model: string, version: string | undefined, o: { dataDir: string; json?: boolean }): Promise<void> {
+  const { registry, file } = await openRegistry(o.dataDir);
   try {
     let versions = registry.listVersions(model);
     if (version !== undefined) versions = versions.filter((v) => String(v.version) === version);
@@ -25,7 +43,7 @@ export async function modelsShow(model: string, version: string | undefined, o: 
       });
     const desired = [...registry.desired.all()].filter((d) => d.model === model && d.deviceId === null).map((d) => ({ channel: d.channel, version: d.version, kind: d.kind, since: d.updatedAt }));
     if (o.json) {
-      printJson(versions.map(({ envelope, ...v }) => ({ ...v, release: envelope.signed, desiredOn: desired.filter((d) => d.version === v.version).map((d) => d.channel) })));
+      printJson(versions.map(({ envelope, ...v }) => ({ ...v, release: envelope.signed, lineage: registry.lineage.lineage(model, v.version) ?? null, desiredOn: desired.filter((d) => d.version === v.version).map((d) => d.channel) })));
       return;
     }
     process.stdout.write(
@@ -46,6 +64,8 @@ export async function modelsShow(model: string, version: string | undefined, o: 
         ]),
       ) + '\n',
     );
+    // One version asked for: where it came from.
+    if (version !== undefined) process.stdout.write(`\nlineage of v${versions[0]!.version}:\n${lineageText(registry.lineage.lineage(model, versions[0]!.version))}`);
     for (const d of desired) {
       const on = devices.filter((x) => x.desiredVersion !== null);
       const count = (c: string) => on.filter((x) => x.convergence === c).length;

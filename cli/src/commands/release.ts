@@ -9,7 +9,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
-import { PublishRequestSchema, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
+import { PublishRequestSchema, RetrainPolicySchema, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
 import { int8Limits, rangeRuleText } from '@edgeml/tflite';
 import {
   CALIBRATION_MAX_ROWS,
@@ -50,6 +50,8 @@ export const ReleaseConfigSchema = z.object({
   budgets: BudgetsSchema.default({}),
   /** A staged rollout plan (see `edgeml rollout`); without it the release goes to the whole channel. */
   rollout: z.unknown().optional(),
+  /** When the hub retrains the model by itself, and what a challenger must show (`edgeml hub start --retrain-config`). */
+  retrain: RetrainPolicySchema.optional(),
   hub: z.string().default('http://127.0.0.1:8750'),
   /** Where the release's model directory and result files go. */
   out: z.string().default('.edgeml/release'),

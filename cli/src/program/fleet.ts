@@ -33,6 +33,7 @@ export function registerFleetCommands(program: Command): void {
     .option('--keys <dir>', 'signing key directory (default: <data-dir>/keys, generated on first start)')
     .option('--webhook <url[,secret]>', 'send hub events (docs/EVENTS.md) as JSON to this URL, signed with HMAC-SHA256 when a secret (16+ characters) follows the comma; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--slack-webhook <url>', 'send hub events as one line of Slack-compatible text to this incoming-webhook URL; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--retrain-config <file...>', 'release configs (edgeml.json) of models the hub retrains by itself when their triggers fire')
     .action(async (o) => (await import('../commands/hub.js')).hubStart(o));
   hub
     .command('events')

@@ -77,12 +77,21 @@ export function registerModelCommands(program: Command): void {
   const models = program.command('models').description('the registry of a hub');
   models
     .command('show')
-    .description('versions of a model in a hub registry')
+    .description('versions of a model in a hub registry; with a version, its lineage')
     .argument('<model>')
     .argument('[version]')
     .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
     .option('--json', 'print JSON')
     .action(async (model, version, o) => (await import('../commands/models.js')).modelsShow(model, version, o));
+  models
+    .command('diff')
+    .description('what changed between two versions: artifact, spec, metrics and lineage (parent, trigger, data, config)')
+    .argument('<model>')
+    .argument('<a>')
+    .argument('<b>')
+    .option('--data-dir <dir>', 'hub data directory', '.edgeml/hub')
+    .option('--json', 'print JSON')
+    .action(async (model, a, b, o) => (await import('../commands/models.js')).modelsDiff(model, a, b, o));
 
   program
     .command('inspect')

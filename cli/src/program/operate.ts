@@ -46,11 +46,13 @@ export function registerOperateCommands(program: Command): void {
   hubOptions(
     program
       .command('retrain')
-      .description('continuous training: add the labelled rows devices sent back to the data and release again')
+      .description('continuous training by hand: the hub retrains the model on its data and the validated device feedback, and releases the challenger only if it beats production')
       .argument('<model>')
-      .option('--config <file>', 'the model\'s release config', 'edgeml.json')
-      .option('--json', 'print the release result as JSON'),
-  ).action(async (model, o) => (await import('../commands/retrain.js')).retrain(model, { ...o, hubFromConfig: o.hub === 'http://127.0.0.1:8750' }));
+      .option('--config <file>', 'the model\'s release config: its "hub" is used when --hub is not given', 'edgeml.json')
+      .option('--no-wait', 'start the run and return its id')
+      .option('--timeout <duration>', 'how long to wait for the run, e.g. 30m', '1h')
+      .option('--json', 'print the run as JSON'),
+  ).action(async (model, o, cmd: Command) => (await import('../commands/retrain.js')).retrain(model, { ...o, hubFromConfig: cmd.getOptionValueSource('hub') === 'default' }));
 
   hubOptions(
     program

@@ -171,4 +171,40 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       CREATE INDEX telemetry_device_recent ON telemetry (device_id, model, version, received_at);
     `,
   },
+  {
+    id: 40,
+    name: 'retraining runs and the lineage of every version; feedback by model and time',
+    sql: `
+      CREATE TABLE retrain_runs (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        trigger_json TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        parent_version INTEGER,
+        version INTEGER,
+        summary TEXT,
+        result_json TEXT
+      );
+      CREATE INDEX retrain_runs_by_model ON retrain_runs (model, id);
+      CREATE TABLE version_lineage (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        run_id INTEGER,
+        parent_version INTEGER,
+        trigger_json TEXT NOT NULL,
+        base_sha256 TEXT,
+        feedback_sha256 TEXT,
+        config_json TEXT NOT NULL,
+        edgeml_version TEXT NOT NULL,
+        metrics_json TEXT NOT NULL,
+        gates_json TEXT NOT NULL,
+        challenge_json TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (model, version)
+      );
+      CREATE INDEX feedback_by_model_at ON feedback (model, at);
+    `,
+  },
 ];

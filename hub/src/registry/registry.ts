@@ -7,6 +7,7 @@ import { FleetStore } from './fleet-store.js';
 import { RolloutStore } from './rollout-store.js';
 import { DesiredStore } from './desired-store.js';
 import { LivenessStore } from './liveness-store.js';
+import { LineageStore } from './lineage-store.js';
 import { ScopeStore, type EnrolmentScope } from './scope-store.js';
 import { TokenStore, securityMigrations } from './token-store.js';
 import { EventStore, eventMigrations } from '../events/store.js';
@@ -99,12 +100,16 @@ export class Registry {
     this.tokens = new TokenStore(this.db);
     this.events = new EventStore(this.db);
     this.series = new SeriesStore(this.db);
+    this.lineage = new LineageStore(this.db);
   }
 
   /** Hub events and webhook deliveries (events/store.ts). */
   readonly events: EventStore;
   /** Per-version figures over time, for the dashboard's charts (web/series.ts). */
   readonly series: SeriesStore;
+
+  /** Where each version came from, and the retraining runs. */
+  readonly lineage: LineageStore;
 
   /** API tokens by kind and revoked device ids. */
   readonly tokens: TokenStore;

@@ -40,6 +40,8 @@ export interface PipelineOptions {
   arch?: Architecture;
   inputShape?: number[];
   seed?: number;
+  /** Most training epochs (default: the trainer's); early stopping may end sooner. */
+  epochs?: number;
   /** A user's tfjs model.json to start from instead of a built-in architecture. */
   baseModel?: string;
   format?: ArtifactFormat;
@@ -115,6 +117,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const training = await trainModel(splits, {
     arch: opts.arch ?? 'mlp',
     seed: opts.seed ?? 42,
+    ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
     ...(baseModel ? { baseModel } : {}),
     ...(inputShape ? { inputShape } : {}),
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),

@@ -4,8 +4,10 @@
  * inside the transaction, so concurrent publishes get consecutive versions, and a publish whose
  * rollout cannot start leaves no version behind for a retry to trip over.
  */
+import { createRequire } from 'node:module';
 import { sha256Hex, userError, validName, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import type { DesiredReleases } from '../desired/desired.js';
+import type { Lineage } from '../registry/lineage-store.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { RolloutController } from '../rollout/controller.js';
@@ -21,6 +23,10 @@ export interface PublishOptions {
   fingerprint?: string;
   /** A rollout plan to start in the same transaction (implies `stage`). */
   rollout?: unknown;
+  /** Where the version came from; without it, a hand release naming the version it replaces. */
+  lineage?: Omit<Lineage, 'model' | 'version' | 'createdAt'>;
+  /** Runs inside the publish transaction, after the version is added (a retraining run records its outcome). */
+  inTransaction?: (rec: VersionRecord) => void;
 }
 
 export interface PublisherDeps {
@@ -35,6 +41,9 @@ export interface PublisherDeps {
   artifactBase: () => string | undefined;
   events?: HubEvents;
 }
+
+/** Recorded in each version's lineage: the hub package's version (src/ and dist/ sit at the same depth). */
+export const EDGEML_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 const DIRECTIVE_LIFETIME_MS = 365 * 86_400_000;
 
@@ -77,6 +86,14 @@ export class Publisher {
         task: input.task,
         ...(o.fingerprint ? { fingerprint: o.fingerprint } : {}),
       });
+      // Read before the channel moves: the version this one replaces is its parent.
+      const parent = registry.desired.channel(added.model, added.channel)?.version ?? null;
+      registry.lineage.addLineage({
+        model: added.model,
+        version: added.version,
+        ...(o.lineage ?? { runId: null, parentVersion: parent, trigger: { reason: 'release' }, baseSha256: null, feedbackSha256: null, config: null, edgemlVersion: EDGEML_VERSION, metrics: added.metrics, gates: [], challenge: null }),
+      });
+      o.inTransaction?.(added);
       const superseded = stage ? [] : registry.desired.setChannel(added.model, added.channel, 'release', envelope);
       return { rec: added, superseded, rollout: o.rollout !== undefined ? this.d.controller.create(added.model, added.version, o.rollout) : undefined };
     });

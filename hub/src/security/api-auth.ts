@@ -29,6 +29,8 @@ export function actionOf(method: string, path: string): ApiAction {
   }
   if (method === 'POST') {
     if (path === '/v1/releases') return 'publish';
+    // A retrain may end in a release: the same right as publishing one.
+    if (/^\/v1\/models\/[^/]+\/retrain$/.test(path)) return 'publish';
     if (path === '/v1/rollouts') return 'start-rollout';
     if (/^\/v1\/rollouts\/\d+\/(pause|resume|abort)$/.test(path)) return 'steer-rollout';
     if (path === '/v1/rollback') return 'rollback';
