@@ -24,7 +24,7 @@ export async function train(o: TrainFlags): Promise<void> {
   const arch = parseArch(o.arch);
   const inputShape = parseShape(o.inputShape);
   const backend = await useTrainingBackend();
-  process.stderr.write(`tfjs backend for training: ${backend}${backend === 'cpu' ? ' (install @tensorflow/tfjs-node for native speed)' : ''}\n`);
+  process.stderr.write(`tfjs backend for training: ${backend}${backend === 'tensorflow' ? '' : ' (install @tensorflow/tfjs-node for native speed)'}\n`);
   const progress = trainingProgress();
   const c = await runPipeline({
     data: resolve(o.data),

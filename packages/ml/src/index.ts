@@ -11,7 +11,7 @@ export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outp
 export { encodeRows, encodeRow, mapColumns, InputError } from './preprocess/input.js';
 export { trainModel, type TrainOptions, type TrainResult, type EpochLog } from './train/train.js';
 export { buildModel, type Architecture } from './train/architectures.js';
-export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend } from './train/backend.js';
+export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend, type TrainingBackendChoice } from './train/backend.js';
 export { classificationMetrics, regressionMetrics, headlineFigures, metricWarnings, isImbalanced, MIN_TEST_ROWS, MIN_CLASS_ROWS, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILES, type ModelMeta } from './model/modeldir.js';

@@ -9,7 +9,7 @@ import type { Dataset } from '../data/dataset.js';
 import { seededRandom, shuffleInPlace } from '../data/rng.js';
 import { applyPreprocessing, fitPreprocessing, scaleTargets } from '../preprocess/preprocess.js';
 import { buildModel, type Architecture } from './architectures.js';
-import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend } from './backend.js';
+import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend, type TrainingBackendChoice } from './backend.js';
 
 export interface EpochLog {
   epoch: number;
@@ -30,6 +30,8 @@ export interface TrainOptions {
   hidden?: number[];
   /** A user's own tfjs model to start from instead of a built-in architecture. */
   baseModel?: tf.LayersModel;
+  /** Which tfjs backend trains; `cpu` is the slower reference path. Default `auto`. */
+  backend?: TrainingBackendChoice;
   onEpoch?: (log: EpochLog, maxEpochs: number) => void;
 }
 
@@ -54,7 +56,7 @@ function tensors(tf: Tfjs, ds: Dataset, spec: ModelSpec, task: Task): { x: tf.Te
 
 export async function trainModel(splits: Splits, opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
-  const backend = await useTrainingBackend();
+  const backend = await useTrainingBackend(opts.backend);
   const tf = await loadTf();
   const { train, validation } = splits;
   const inputShape = opts.inputShape ?? [train.features.length];
