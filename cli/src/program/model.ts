@@ -14,6 +14,10 @@ export function registerModelCommands(program: Command): void {
     .option('--input-shape <shape>', 'one row as an image, e.g. 8x8x1 (needed for cnn)')
     .option('--base-model <model.json>', 'start from your own tfjs LayersModel instead of a built-in architecture')
     .option('--seed <n>', 'seed for the split, initialisation and shuffling', int('--seed'), 42)
+    .option('--search [grid]', 'train candidates and keep the most accurate within the budgets: mlp, cnn (default: the --arch grid) or a JSON search config file')
+    .option('--max-p95-ms <ms>', 'search budget: p95 single-row latency in the device runtime', num('--max-p95-ms'))
+    .option('--max-size-kb <kb>', 'search budget: artifact size', num('--max-size-kb'))
+    .option('--max-memory-mb <mb>', 'search budget: peak memory of the device runtime process', num('--max-memory-mb'))
     .option('--json', 'print the result as JSON')
     .action(async (o) => (await import('../commands/train.js')).train(o));
 

@@ -20,3 +20,5 @@ export { loadUserModel, modelInputShape } from './train/user-model.js';
 export { fitDriftReference, binOf, psi } from './drift/reference.js';
 export { calibrationSample, featureRanges, CALIBRATION_MAX_ROWS, type CalibrationSample } from './quantize/calibration.js';
 export { compareQuantized, disagreement, disagreementRule, REGRESSION_DISAGREEMENT, type QuantizationReport, type CompareOptions } from './quantize/report.js';
+export { SearchCandidateSchema, SearchBudgetsSchema, SearchConfigSchema, DEFAULT_GRIDS, GRID_NAMES, candidateName, searchCandidates, candidateTrainOptions, type SearchCandidate, type SearchBudgets, type SearchConfig, type GridName } from './search/candidates.js';
+export { judgeCandidates, brokenBudgets, paretoFront, SELECTION_RULE, type CandidateFigures, type CandidateVerdict, type BrokenBudget, type BudgetName, type SearchReport } from './search/select.js';

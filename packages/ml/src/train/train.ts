@@ -28,6 +28,9 @@ export interface TrainOptions {
   patience?: number;
   learningRate?: number;
   hidden?: number[];
+  /** cnn conv filters per block and dense units; see architectures.ts. */
+  filters?: number[];
+  dense?: number;
   /** A user's own tfjs model to start from instead of a built-in architecture. */
   baseModel?: tf.LayersModel;
   /** Which tfjs backend trains; `cpu` is the slower reference path. Default `auto`. */
@@ -71,7 +74,17 @@ export async function trainModel(splits: Splits, opts: TrainOptions): Promise<Tr
   const outputs = train.task === 'classification' ? train.labels!.length : 1;
 
   const model =
-    opts.baseModel ?? (await buildModel({ arch: opts.arch, inputShape, outputs, task: train.task, seed: opts.seed, ...(opts.hidden ? { hidden: opts.hidden } : {}) }));
+    opts.baseModel ??
+    (await buildModel({
+      arch: opts.arch,
+      inputShape,
+      outputs,
+      task: train.task,
+      seed: opts.seed,
+      ...(opts.hidden ? { hidden: opts.hidden } : {}),
+      ...(opts.filters ? { filters: opts.filters } : {}),
+      ...(opts.dense ? { dense: opts.dense } : {}),
+    }));
   model.compile({
     optimizer: tf.train.adam(opts.learningRate ?? 0.003),
     loss: train.task === 'classification' ? 'categoricalCrossentropy' : 'meanSquaredError',
