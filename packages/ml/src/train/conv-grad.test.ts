@@ -37,7 +37,7 @@ async function gradients(backend: TrainingBackend, c: Case): Promise<{ dx: Float
   const w = tf.tensor4d(values(size(c.filter), 2), c.filter);
   const outShape = tf.tidy(() => tf.conv2d(x, w, c.strides, c.pad).shape);
   const mix = tf.tensor(values(size(outShape), 3), outShape);
-  const [dx, dw] = tf.grads((a: import('@tensorflow/tfjs').Tensor4D, b: import('@tensorflow/tfjs').Tensor4D) => tf.sum(tf.mul(tf.conv2d(a, b, c.strides, c.pad), mix)))([x, w]);
+  const [dx, dw] = tf.grads((a, b) => tf.sum(tf.mul(tf.conv2d(a as typeof x, b as typeof w, c.strides, c.pad), mix)))([x, w]);
   const out = { dx: dx!.dataSync() as Float32Array, dw: dw!.dataSync() as Float32Array };
   tf.dispose([x, w, mix, dx!, dw!]);
   return out;
