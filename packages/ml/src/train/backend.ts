@@ -68,7 +68,7 @@ export async function useTrainingBackend(choice: TrainingBackendChoice = 'auto')
       const name = '@tensorflow/tfjs-node';
       await import(name);
     } catch {
-      // Not installed: the cpu backend below is the documented fallback.
+      // Not installed: the wasm backend below is the documented fallback.
     }
   }
   if (tf.findBackend('tensorflow') && (await tf.setBackend('tensorflow'))) return 'tensorflow';
