@@ -19,8 +19,10 @@ import {
   compareQuantized,
   fitDriftReference,
   metricWarnings,
+  SearchConfigSchema,
   writeModelDir,
   type CalibrationSample,
+  type PrepareOptions,
   type QuantizationReport,
 } from '@edgeml/ml';
 import { splitRows } from '../output/metrics.js';
@@ -30,6 +32,7 @@ import { hubRequest } from './hub-client.js';
 import { importTfliteModel } from './import.js';
 import { printJson } from './options.js';
 import { parsePrepare } from './train-prepare.js';
+import { formatSearchReport, runSearch } from './train-search.js';
 import { GATE_KEYS, measureAgainstGates, type GateReport, type ValidateLimits } from './validate.js';
 
 export const ReleaseConfigSchema = z.object({
@@ -68,7 +71,11 @@ export const ReleaseConfigSchema = z.object({
     })
     .strict()
     .optional(),
-}).refine((c) => c.tflite === undefined || c.task !== undefined, { message: 'a release with a tflite field needs its task (classification or regression)', path: ['task'] });
+  /** Train these candidates instead of `arch` and release the best within the budgets (see docs/MODELS.md). */
+  search: SearchConfigSchema.optional(),
+})
+  .refine((c) => c.tflite === undefined || c.task !== undefined, { message: 'a release with a tflite field needs its task (classification or regression)', path: ['task'] })
+  .refine((c) => c.tflite === undefined || c.search === undefined, { message: 'a release ships a tflite file or searches candidates, not both', path: ['search'] });
 export type ReleaseConfig = z.infer<typeof ReleaseConfigSchema>;
 
 export interface ReleaseResult {
@@ -187,20 +194,8 @@ interface Built {
 
 /** Train on the config's data and write the model directory `out`. */
 async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: string, quiet: boolean): Promise<Built> {
-  const progress = quiet ? undefined : trainingProgress();
   const prepare = parsePrepare(config, (name) => `release config "${name.replace(/-(.)/g, (_, ch: string) => ch.toUpperCase())}"`);
-  const c = await runPipeline({
-    data: dataFile,
-    target: config.target,
-    arch: config.arch,
-    seed: config.seed,
-    format: config.format,
-    runtimes: deviceRuntimes(),
-    ...(config.task ? { task: config.task } : {}),
-    ...(config.inputShape ? { inputShape: config.inputShape } : {}),
-    ...(prepare ? { prepare } : {}),
-    ...(progress ? { onEpoch: progress.onEpoch } : {}),
-  }).finally(() => progress?.stop());
+  const c = config.search ? await searchedCandidate(config, config.search, dataFile, out, prepare) : await singleCandidate(config, dataFile, quiet, prepare);
   const calibration = calibrationSample(c.splits.train, CALIBRATION_MAX_ROWS, c.splits.seed);
   const quantization = c.reference ? quantizationReport(c, calibration) : undefined;
   await writeModelDir(out, {
@@ -221,6 +216,46 @@ async function trainedCandidate(config: ReleaseConfig, dataFile: string, out: st
   });
   for (const w of [...metricWarnings(c.evaluation.metrics), ...(quantization?.warnings ?? [])]) process.stderr.write(`warning: ${w}\n`);
   return { format: c.format, figures: c.figures, ...(quantization ? { quantization } : {}), input: releaseInputFrom(c, { model: config.model, channel: config.channel, budgets: config.budgets }) };
+}
+
+async function singleCandidate(config: ReleaseConfig, dataFile: string, quiet: boolean, prepare: PrepareOptions | undefined): Promise<Candidate> {
+  const progress = quiet ? undefined : trainingProgress();
+  return runPipeline({
+    data: dataFile,
+    target: config.target,
+    arch: config.arch,
+    seed: config.seed,
+    format: config.format,
+    runtimes: deviceRuntimes(),
+    ...(config.task ? { task: config.task } : {}),
+    ...(config.inputShape ? { inputShape: config.inputShape } : {}),
+    ...(prepare ? { prepare } : {}),
+    ...(progress ? { onEpoch: progress.onEpoch } : {}),
+  }).finally(() => progress?.stop());
+}
+
+/**
+ * The search's budgets start from the release's device gates, so it never chooses a candidate
+ * the gates would then refuse; the search config's own budgets override them.
+ */
+async function searchedCandidate(config: ReleaseConfig, search: NonNullable<ReleaseConfig['search']>, dataFile: string, out: string, prepare: PrepareOptions | undefined): Promise<Candidate> {
+  const { maxP95Ms, maxSizeKb, maxMemoryMb } = config.gates;
+  const fromGates = { ...(maxP95Ms !== undefined ? { maxP95Ms } : {}), ...(maxSizeKb !== undefined ? { maxSizeKb } : {}), ...(maxMemoryMb !== undefined ? { maxMemoryMb } : {}) };
+  const r = await runSearch({
+    data: dataFile,
+    target: config.target,
+    seed: config.seed,
+    format: config.format,
+    config: { ...search, budgets: { ...fromGates, ...search.budgets } },
+    fallback: config.arch,
+    out,
+    ...(config.task ? { task: config.task } : {}),
+    ...(config.inputShape ? { inputShape: config.inputShape } : {}),
+    ...(prepare ? { prepare } : {}),
+  });
+  // stdout carries the release result (markdown or JSON); the table is for the person watching.
+  process.stderr.write(`${formatSearchReport(r.report)}\n`);
+  return r.chosen;
 }
 
 /** What shrinking the float model did, on the test split (the pipeline calibrated int8 on `calibration`). */

@@ -17,6 +17,10 @@ export function registerModelCommands(program: Command): void {
     .option('--categorical <encoding>', 'encode text columns: one-hot (top K categories, the rest to "other") or ordinal')
     .option('--max-categories <k>', 'one-hot keeps the K most frequent training categories per column (default 20)', int('--max-categories'))
     .option('--impute <rule>', 'fill gaps: median, mean, most-frequent or constant[=VALUE], fitted on the training split (default: refuse gaps)')
+    .option('--search [grid]', 'train candidates and keep the most accurate within the budgets: mlp, cnn (default: the --arch grid) or a JSON search config file')
+    .option('--max-p95-ms <ms>', 'search budget: p95 single-row latency in the device runtime', num('--max-p95-ms'))
+    .option('--max-size-kb <kb>', 'search budget: artifact size', num('--max-size-kb'))
+    .option('--max-memory-mb <mb>', 'search budget: peak memory of the device runtime process', num('--max-memory-mb'))
     .option('--json', 'print the result as JSON')
     .action(async (o) => (await import('../commands/train.js')).train(o));
 

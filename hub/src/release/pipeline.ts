@@ -88,7 +88,7 @@ export async function packageArtifact(model: tf.LayersModel, floatArtifact: Uint
   }
 }
 
-async function evaluateWith(runtimes: RuntimeRegistry, format: ArtifactFormat, artifact: Uint8Array, spec: ModelSpec, ds: Dataset): Promise<Evaluation> {
+export async function evaluateWith(runtimes: RuntimeRegistry, format: ArtifactFormat, artifact: Uint8Array, spec: ModelSpec, ds: Dataset): Promise<Evaluation> {
   const runtime = await runtimes[format]!(artifact);
   try {
     return evaluateRuntime(runtime, spec, ds);
@@ -97,7 +97,15 @@ async function evaluateWith(runtimes: RuntimeRegistry, format: ArtifactFormat, a
   }
 }
 
-export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
+/** The data a run trains on, validated and split, and the model it starts from. */
+export interface PreparedData {
+  report: DataReport;
+  splits: Splits;
+  baseModel?: tf.LayersModel;
+  inputShape?: number[];
+}
+
+export async function prepareData(opts: PipelineOptions): Promise<PreparedData> {
   const table = await readCsvFile(opts.data);
   const prepare = opts.prepare && (opts.prepare.categorical || opts.prepare.impute) ? opts.prepare : undefined;
   const { dataset: data, report } = buildDataset(table, { target: opts.target, ...(opts.task ? { task: opts.task } : {}), ...(prepare ? { prepare } : {}) });
@@ -114,14 +122,24 @@ export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   if (inputShape && inputShape.reduce((a, b) => a * b, 1) !== dataset.features.length) {
     throw userError('bad-input-shape', `input shape ${inputShape.join('x')} holds ${inputShape.reduce((a, b) => a * b, 1)} values; the data has ${dataset.features.length} features`);
   }
-  const training = await trainModel(splits, {
+  return { report, splits, ...(baseModel ? { baseModel } : {}), ...(inputShape ? { inputShape } : {}) };
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
+  const data = await prepareData(opts);
+  const training = await trainModel(data.splits, {
     arch: opts.arch ?? 'mlp',
     seed: opts.seed ?? 42,
     ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
-    ...(baseModel ? { baseModel } : {}),
-    ...(inputShape ? { inputShape } : {}),
+    ...(data.baseModel ? { baseModel: data.baseModel } : {}),
+    ...(data.inputShape ? { inputShape: data.inputShape } : {}),
     ...(opts.onEpoch ? { onEpoch: opts.onEpoch } : {}),
   });
+  return finishCandidate(data, training, opts);
+}
+
+/** Package a trained model in the release format and evaluate it in the device runtime. Disposes the model. */
+export async function finishCandidate({ report, splits }: PreparedData, training: TrainResult, opts: Pick<PipelineOptions, 'format' | 'runtimes' | 'selfTestRows'>): Promise<Candidate> {
   const format = opts.format ?? 'tfjs-layers';
   const loader = opts.runtimes[format];
   if (!loader) throw userError('unknown-format', `no runtime for artifact format ${format}`);

@@ -15,7 +15,7 @@ export { fitPreprocessing, applyPreprocessing, scaleTargets, decodeOutputs, outp
 export { encodeRows, encodeRow, mapColumns, InputError } from '@edgeml/runtime';
 export { trainModel, type TrainOptions, type TrainResult, type EpochLog } from './train/train.js';
 export { buildModel, type Architecture } from './train/architectures.js';
-export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend } from './train/backend.js';
+export { loadTf, useTrainingBackend, useWasmBackend, type tf, type Tfjs, type TrainingBackend, type TrainingBackendChoice } from './train/backend.js';
 export { classificationMetrics, regressionMetrics, headlineFigures, metricWarnings, isImbalanced, MIN_TEST_ROWS, MIN_CLASS_ROWS, type Metrics, type ClassificationMetrics, type RegressionMetrics } from './evaluate/metrics.js';
 export { evaluateRuntime, type Evaluation } from './evaluate/evaluate.js';
 export { writeModelDir, readModelDir, datasetToCsv, artifactFileName, MODEL_FILES, type ModelMeta } from './model/modeldir.js';
@@ -24,3 +24,5 @@ export { loadUserModel, modelInputShape } from './train/user-model.js';
 export { fitDriftReference, binOf, psi } from '@edgeml/runtime';
 export { calibrationSample, featureRanges, CALIBRATION_MAX_ROWS, type CalibrationSample } from './quantize/calibration.js';
 export { compareQuantized, disagreement, disagreementRule, REGRESSION_DISAGREEMENT, type QuantizationReport, type CompareOptions } from './quantize/report.js';
+export { SearchCandidateSchema, SearchBudgetsSchema, SearchConfigSchema, DEFAULT_GRIDS, GRID_NAMES, candidateName, searchCandidates, candidateTrainOptions, type SearchCandidate, type SearchBudgets, type SearchConfig, type GridName } from './search/candidates.js';
+export { judgeCandidates, brokenBudgets, paretoFront, SELECTION_RULE, type CandidateFigures, type CandidateVerdict, type BrokenBudget, type BudgetName, type SearchReport } from './search/select.js';

@@ -22,9 +22,11 @@ import { httpSection } from './sections/http.js';
 import { peerSection } from './sections/peer.js';
 import { runtimesSection } from './sections/runtimes.js';
 import { tfliteSection } from './sections/tflite.js';
+import { searchSection } from './sections/search.js';
+import { trainingSection } from './sections/training.js';
 
 // Order is report order. Later sections (fleet) go here.
-const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection, agentSection, httpSection, batchSection, footprintSection, fleetSection];
+const SECTIONS: Section[] = [runtimesSection, tfliteSection, peerSection, agentSection, httpSection, batchSection, footprintSection, fleetSection, trainingSection, searchSection];
 
 const USAGE = `usage: npm run bench -- [SECTION...] [--out FILE] [--rounds N] [--round-ms MS] [--seed N] [--cnn-epochs N]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.title})`).join(', ')}`;

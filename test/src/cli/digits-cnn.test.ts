@@ -7,7 +7,7 @@ let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir('cnn')));
 afterAll(() => cleanup());
 
-// The slowest training in the suite (tfjs cpu backend, ~1 min): its own file so it runs beside the others.
+// The slowest training in the suite (~40 s on a loaded machine): its own file so it runs beside the others.
 it('trains the digits CNN on an 8x8x1 input shape to at least 95% test accuracy', async () => {
   const r = await edgeml(['train', '--data', dataFile('digits.csv'), '--target', 'digit', '--arch', 'cnn', '--input-shape', '8x8x1', '--out', join(dir, 'cnn'), '--json']);
   expect(r.code).toBe(0);

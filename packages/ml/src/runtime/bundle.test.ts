@@ -89,7 +89,7 @@ describe('tfjs bundle', () => {
   it('runs through the cpu runtime interface with its shape described', async () => {
     const runtime = await loadTfjsCpu(bytes);
     try {
-      expect(runtime.info).toMatchObject({ format: 'tfjs-layers', inputShape: [4], outputSize: 3 });
+      expect(runtime.info).toMatchObject({ runtime: 'tfjs-cpu', format: 'tfjs-layers', inputShape: [4], outputSize: 3 });
       expect(Array.from(runtime.predict(rows, 3))).toEqual(predict(model));
     } finally {
       runtime.dispose();

@@ -33,7 +33,7 @@ export function tfjsWasmLoader(format: ArtifactFormat = 'tfjs-layers'): RuntimeL
 
 /** tfjs on the cpu backend: for benchmarks that compare it with wasm. */
 export async function loadTfjsCpu(artifact: Uint8Array): Promise<ModelRuntime> {
-  await useTrainingBackend();
+  await useTrainingBackend('cpu');
   const tf = await loadTf();
   return wrap(tf, await loadBundle(artifact), `tfjs-${tf.getBackend()}`, 'tfjs-layers');
 }

@@ -9,7 +9,12 @@ export interface ArchitectureOptions {
   outputs: number;
   task: 'classification' | 'regression';
   seed: number;
+  /** mlp: units of each hidden layer (its length is the depth). Default [64, 32]. */
   hidden?: number[];
+  /** cnn: filters of each conv + 2x2 max-pool block. Default [8, 16]. */
+  filters?: number[];
+  /** cnn: units of the dense layer after the conv blocks. Default 32. */
+  dense?: number;
 }
 
 /**
@@ -46,12 +51,20 @@ export async function buildModel(o: ArchitectureOptions): Promise<tf.LayersModel
     if (o.inputShape.length !== 3) {
       throw userError('bad-input-shape', `the cnn architecture needs an image shape HxWxC (e.g. --input-shape 8x8x1), got ${o.inputShape.join('x')}`);
     }
-    model.add(tf.layers.conv2d({ inputShape: o.inputShape, filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), name: 'conv_0' }));
-    model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_0' }));
-    model.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), name: 'conv_1' }));
-    model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_1' }));
+    const filters = o.filters ?? [8, 16];
+    // Each block halves height and width; a block past 1x1 would leave nothing to pool.
+    const smallest = Math.min(o.inputShape[0]!, o.inputShape[1]!);
+    if (filters.length === 0 || smallest >> filters.length < 1) {
+      throw userError('bad-architecture', `a ${o.inputShape.join('x')} input allows 1 to ${Math.floor(Math.log2(smallest))} conv blocks, not ${filters.length}`);
+    }
+    filters.forEach((n, i) => {
+      model.add(
+        tf.layers.conv2d({ ...(i === 0 ? { inputShape: o.inputShape } : {}), filters: n, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(), name: `conv_${i}` }),
+      );
+      model.add(tf.layers.maxPooling2d({ poolSize: 2, name: `pool_${i}` }));
+    });
     model.add(tf.layers.flatten({ name: 'flatten' }));
-    model.add(tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: init(), kernelRegularizer: l2, name: 'dense_0' }));
+    model.add(tf.layers.dense({ units: o.dense ?? 32, activation: 'relu', kernelInitializer: init(), kernelRegularizer: l2, name: 'dense_0' }));
   }
   model.add(head);
   return model;

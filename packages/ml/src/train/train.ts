@@ -9,7 +9,7 @@ import type { Dataset } from '../data/dataset.js';
 import { seededRandom, shuffleInPlace } from '../data/rng.js';
 import { applyPreprocessing, fitPreprocessing, scaleTargets } from '@edgeml/runtime';
 import { buildModel, type Architecture } from './architectures.js';
-import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend } from './backend.js';
+import { loadTf, useTrainingBackend, type tf, type Tfjs, type TrainingBackend, type TrainingBackendChoice } from './backend.js';
 
 export interface EpochLog {
   epoch: number;
@@ -28,8 +28,13 @@ export interface TrainOptions {
   patience?: number;
   learningRate?: number;
   hidden?: number[];
+  /** cnn conv filters per block and dense units; see architectures.ts. */
+  filters?: number[];
+  dense?: number;
   /** A user's own tfjs model to start from instead of a built-in architecture. */
   baseModel?: tf.LayersModel;
+  /** Which tfjs backend trains; `cpu` is the slower reference path. Default `auto`. */
+  backend?: TrainingBackendChoice;
   onEpoch?: (log: EpochLog, maxEpochs: number) => void;
 }
 
@@ -54,7 +59,7 @@ function tensors(tf: Tfjs, ds: Dataset, spec: ModelSpec, task: Task): { x: tf.Te
 
 export async function trainModel(splits: Splits, opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
-  const backend = await useTrainingBackend();
+  const backend = await useTrainingBackend(opts.backend);
   const tf = await loadTf();
   const { train, validation } = splits;
   const inputShape = opts.inputShape ?? [train.features.length];
@@ -69,7 +74,17 @@ export async function trainModel(splits: Splits, opts: TrainOptions): Promise<Tr
   const outputs = train.task === 'classification' ? train.labels!.length : 1;
 
   const model =
-    opts.baseModel ?? (await buildModel({ arch: opts.arch, inputShape, outputs, task: train.task, seed: opts.seed, ...(opts.hidden ? { hidden: opts.hidden } : {}) }));
+    opts.baseModel ??
+    (await buildModel({
+      arch: opts.arch,
+      inputShape,
+      outputs,
+      task: train.task,
+      seed: opts.seed,
+      ...(opts.hidden ? { hidden: opts.hidden } : {}),
+      ...(opts.filters ? { filters: opts.filters } : {}),
+      ...(opts.dense ? { dense: opts.dense } : {}),
+    }));
   model.compile({
     optimizer: tf.train.adam(opts.learningRate ?? 0.003),
     loss: train.task === 'classification' ? 'categoricalCrossentropy' : 'meanSquaredError',
