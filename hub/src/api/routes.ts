@@ -111,7 +111,8 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
   if (req.method === 'POST' && path === '/v1/releases') {
     const body = PublishRequestSchema.parse(await readJson(req, 64 << 20));
     const existing = body.fingerprint ? registry.versionByFingerprint(body.model, body.fingerprint) : undefined;
-    if (existing) return send(res, 200, { duplicate: true, version: versionView(existing) });
+    // A retry after a hub that died mid-publish gets the version and the rollout it started.
+    if (existing) return send(res, 200, { duplicate: true, version: versionView(existing), rollout: registry.rollouts.list(existing.model).find((r) => r.version === existing.version) ?? null });
     const { artifact, fingerprint, rollout, ...rest } = body;
     const { rec, rollout: started } = await ops.release({ ...rest, artifact: Buffer.from(artifact, 'base64') }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}) });
     return send(res, 201, { duplicate: false, version: versionView(rec), rollout: started ?? null });

@@ -10,6 +10,7 @@ import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
+import { createHubFaults, type HubFaults } from './faults.js';
 import { buildRelease, signRelease, type ReleaseInput } from './manifest.js';
 
 export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
@@ -32,6 +33,8 @@ export interface PublisherDeps {
   log: Logger;
   /** Base URL devices download artifacts from, when not MQTT chunks. */
   artifactBase: () => string | undefined;
+  /** Kill points for fault injection (default: EDGEML_HUB_FAULT_POINT). */
+  faults?: HubFaults;
 }
 
 const DIRECTIVE_LIFETIME_MS = 365 * 86_400_000;
@@ -47,7 +50,11 @@ export function checkNames(model: string, channel: string): void {
 }
 
 export class Publisher {
-  constructor(private readonly d: PublisherDeps) {}
+  private readonly faults: HubFaults;
+
+  constructor(private readonly d: PublisherDeps) {
+    this.faults = d.faults ?? createHubFaults(process.env.EDGEML_HUB_FAULT_POINT, d.log);
+  }
 
   async publish(input: PublishInput, o: PublishOptions = {}): Promise<{ rec: VersionRecord; rollout: Rollout | undefined }> {
     checkNames(input.model, input.channel);
@@ -56,6 +63,7 @@ export class Publisher {
     const base = this.d.artifactBase();
     // Content-addressed, so storing before the transaction is harmless if it rolls back.
     await this.d.store.put(input.artifact);
+    this.faults.reach('publish:after-artifact');
     const stage = o.stage === true || o.rollout !== undefined;
     const { rec, superseded, rollout } = registry.transaction(() => {
       const version = registry.nextVersion(input.model);
@@ -78,6 +86,7 @@ export class Publisher {
       const superseded = stage ? [] : registry.desired.setChannel(added.model, added.channel, 'release', envelope);
       return { rec: added, superseded, rollout: o.rollout !== undefined ? this.d.controller.create(added.model, added.version, o.rollout) : undefined };
     });
+    this.faults.reach('publish:after-commit');
     // Stored first; a broker hiccup from here on is repaired by the republish on the next start.
     if (stage) await this.d.desired.ensureChunks(rec);
     else await this.d.desired.publishChannel(rec, 'release', rec.envelope, superseded);
@@ -117,7 +126,9 @@ export class Publisher {
       }
       return replaced;
     });
+    this.faults.reach('rollback:after-commit');
     await this.d.desired.publishChannel(rec, 'rollback', directive, superseded);
+    this.faults.reach('rollback:after-publish');
     this.d.log.info('rolled back', { model, channel: rec.channel, to: rec.version });
     return { ...rec, status: 'published' };
   }
