@@ -6,7 +6,7 @@ import { access } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, joinEnrollToken, loadReleaseSigner, rootFingerprint, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
+import { convergence, createLogger, generateKeyDir, joinEnrollToken, loadReleaseSigner, rootFingerprint, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import type { BrokerLimits } from './broker/limits.js';
@@ -98,14 +98,6 @@ export type { PublishInput } from './release/publisher.js';
 
 /** Written to the data dir on start: how tools on this machine (`edgeml fleet status`) find the hub. */
 export const HUB_INFO_FILE = 'hub.json';
-
-const safeJson = (payload: Buffer): unknown => {
-  try {
-    return JSON.parse(payload.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-};
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -202,26 +194,11 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     mqtt.on('error', (e) => log.warn('mqtt error', { error: e.message }));
     const analysis = new AnalysisPublisher(registry, (a) => mqtt.publishAsync(topics.fleetDevice(a.deviceId), JSON.stringify(a), { qos: 1, retain: true }).then(() => undefined), 500, log);
     undo.push({ name: 'analysis', run: () => analysis.stop() });
-    // An agent from before the presence topic leaves a status will fixed at its connect: it
-    // would erase the version it installed since. Its last known status goes back on the
-    // broker, marked offline, so `fleet status` and the registry keep it while it is away.
-    const restoreLastKnown = (topic: string, payload: Buffer): boolean => {
-      statuses.flush();
-      const id = deviceIdOfTopic(topic);
-      const known = id === undefined ? undefined : registry.getDevice(id);
-      const will = DeviceStatusSchema.safeParse(safeJson(payload));
-      if (!known || !will.success || will.data.deviceId !== id || (will.data.version === known.version && will.data.sha256 === known.status.sha256)) return false;
-      const restored = { ...known.status, online: false, state: 'offline', updatedAt: will.data.updatedAt };
-      mqtt.publishAsync(topic, JSON.stringify(restored), { qos: 1, retain: true }).catch((e: unknown) => log.warn('cannot restore a last known status', { deviceId: id, error: (e as Error).message }));
-      return true;
-    };
     const devices = new DeviceIngest(registry, violations, statuses);
     // Listen before the CONNACK: a resumed session's queued messages follow it at once.
     mqtt.on('message', (topic, payload, packet) => {
       try {
-        const seen = presence.observe(topic, payload, packet.retain);
-        if (seen === 'presence') return;
-        if (seen === 'will' && restoreLastKnown(topic, payload)) return;
+        if (presence.observe(topic, payload, packet.retain) === 'presence') return;
         const got = devices.handle(topic, payload);
         if (!got) return metrics.rejected();
         metrics.ingested(got.kind, got.fresh);
