@@ -282,6 +282,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             return { ...m, body: m.body + keys.metrics() };
           },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
+          store,
           }),
         ),
       });

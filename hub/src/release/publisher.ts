@@ -4,16 +4,20 @@
  * inside the transaction, so concurrent publishes get consecutive versions, and a publish whose
  * rollout cannot start leaves no version behind for a retry to trip over.
  */
-import { sha256Hex, userError, validName, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
+import { userError, validName, type Logger, type ReleaseSigner, type SignedRelease } from '@edgeml/core';
 import type { DesiredReleases } from '../desired/desired.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { ArtifactStore } from '../store/artifacts.js';
+import type { ArtifactStore, StoredArtifact } from '../store/artifacts.js';
 import { createHubFaults, type HubFaults } from './faults.js';
-import { buildRelease, signRelease, type ReleaseInput } from './manifest.js';
+import { DEFAULT_CHUNK_SIZE, buildRelease, signRelease, type ReleaseInput } from './manifest.js';
 
-export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
+/**
+ * A release to publish. The artifact comes as bytes, or already in the artifact store (the
+ * release API decodes it there as the request arrives: release/upload.ts).
+ */
+export type PublishInput = Omit<ReleaseInput, 'version' | 'artifact'> & { artifact: Uint8Array | StoredArtifact; task: string; metrics?: Record<string, unknown> };
 
 export interface PublishOptions {
   /** Keep it off the channel: a rollout (given here or started later) takes it to devices. */
@@ -59,15 +63,18 @@ export class Publisher {
   async publish(input: PublishInput, o: PublishOptions = {}): Promise<{ rec: VersionRecord; rollout: Rollout | undefined }> {
     checkNames(input.model, input.channel);
     const { registry } = this.d;
-    const sha = sha256Hex(input.artifact);
     const base = this.d.artifactBase();
     // Content-addressed, so storing before the transaction is harmless if it rolls back.
-    await this.d.store.put(input.artifact);
+    const a = input.artifact;
+    const stored = a instanceof Uint8Array ? await this.d.store.put(a) : a;
+    const sha = stored.sha256;
+    // Hashed from the stored file: what devices will fetch, and no second copy in memory.
+    const artifact = { ...stored, chunks: await this.d.store.chunkHashes(sha, input.chunkSize ?? DEFAULT_CHUNK_SIZE) };
     this.faults.reach('publish:after-artifact');
     const stage = o.stage === true || o.rollout !== undefined;
     const { rec, superseded, rollout } = registry.transaction(() => {
       const version = registry.nextVersion(input.model);
-      const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
+      const release = buildRelease({ ...input, artifact, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
       const envelope: SignedRelease = signRelease(release, this.d.signer());
       const added = registry.addVersion({
         model: release.model,
