@@ -6,7 +6,7 @@ import { access } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { DeviceStatusSchema, convergence, createLogger, deviceIdOfTopic, generateKeyDir, joinEnrollToken, loadReleaseSigner, rootFingerprint, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
+import { convergence, createLogger, generateKeyDir, joinEnrollToken, loadReleaseSigner, rootFingerprint, topics, writeFileAtomic, type Logger, type ReleaseSigner } from '@edgeml/core';
 import { hubRoutes } from './api/routes.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import type { BrokerLimits } from './broker/limits.js';
@@ -119,14 +119,6 @@ export type { PublishInput } from './release/publisher.js';
 
 /** Written to the data dir on start: how tools on this machine (`edgeml fleet status`) find the hub. */
 export const HUB_INFO_FILE = 'hub.json';
-
-const safeJson = (payload: Buffer): unknown => {
-  try {
-    return JSON.parse(payload.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-};
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -241,19 +233,6 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     };
     const analysis = new AnalysisPublisher(registry, publishAnalysis, 500, log);
     undo.push({ name: 'analysis', run: () => analysis.stop() });
-    // An agent from before the presence topic leaves a status will fixed at its connect: it
-    // would erase the version it installed since. Its last known status goes back on the
-    // broker, marked offline, so `fleet status` and the registry keep it while it is away.
-    const restoreLastKnown = (topic: string, payload: Buffer): boolean => {
-      statuses.flush();
-      const id = deviceIdOfTopic(topic);
-      const known = id === undefined ? undefined : registry.getDevice(id);
-      const will = DeviceStatusSchema.safeParse(safeJson(payload));
-      if (!known || !will.success || will.data.deviceId !== id || (will.data.version === known.version && will.data.sha256 === known.status.sha256)) return false;
-      const restored = { ...known.status, online: false, state: 'offline', updatedAt: will.data.updatedAt };
-      mqtt.publishAsync(topic, JSON.stringify(restored), { qos: 1, retain: true }).catch((e: unknown) => log.warn('cannot restore a last known status', { deviceId: id, error: (e as Error).message }));
-      return true;
-    };
     const devices = new DeviceIngest(registry, violations, statuses);
     const ingest = (topic: string, payload: Buffer) => {
       const got = devices.handle(topic, payload);
@@ -281,7 +260,6 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       try {
         const seen = presence.observe(topic, payload, packet.retain);
         if (seen === 'presence') return;
-        if (seen === 'will' && restoreLastKnown(topic, payload)) return;
         if (broker && isRecord(topic)) return;
         ingest(topic, payload);
       } catch (e) {
@@ -380,6 +358,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
             return { ...m, body: m.body + keys.metrics() + (await retrainer.metrics()) };
           },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
+          store,
           }),
         ),
       });

@@ -12,7 +12,9 @@ import type { RolloutController } from '../rollout/controller.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { PublishInput, PublishOptions } from '../release/publisher.js';
+import { readReleaseBody } from '../release/upload.js';
 import { readJson, send } from '../security/http.js';
+import type { ArtifactStore } from '../store/artifacts.js';
 
 const name = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-' (it becomes an MQTT topic level)");
 
@@ -28,8 +30,8 @@ export const PublishRequestSchema = z.object({
   selfTest: ReleaseSchema.shape.selfTest,
   reference: DriftReferenceSchema.optional(),
   metrics: z.record(z.string(), z.unknown()).optional(),
-  /** The artifact, base64. */
-  artifact: z.string(),
+  /** The artifact, base64: decoded into the store as the body arrives (release/upload.ts), and blank here. */
+  artifact: z.literal('', { message: 'artifact: give it once, as a plain base64 string' }),
   /** A digest of the inputs (data, config): the same inputs never publish a second version. */
   fingerprint: z.string().optional(),
   /** Start a staged rollout instead of publishing to the whole channel at once. */
@@ -47,6 +49,8 @@ export interface HubOps {
   fleet(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   artifactPath(sha256: string): Promise<string | undefined>;
+  /** Where a release request's artifact is decoded to as it arrives. */
+  store: ArtifactStore;
   log?: Logger;
 }
 
@@ -109,11 +113,14 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
   const m = /^\/v1\/rollouts\/(\d+)\/(pause|resume|abort)$/.exec(path);
   if (req.method === 'POST' && m) return send(res, 200, controller.request(Number(m[1]), m[2] as 'pause' | 'resume' | 'abort'));
   if (req.method === 'POST' && path === '/v1/releases') {
-    const body = PublishRequestSchema.parse(await readJson(req, 64 << 20));
+    const upload = await readReleaseBody(req, ops.store, 64 << 20);
+    const body = PublishRequestSchema.parse(upload.body);
+    if (!upload.artifact) return send(res, 400, { error: 'artifact: required, as a base64 string' });
     const existing = body.fingerprint ? registry.versionByFingerprint(body.model, body.fingerprint) : undefined;
-    if (existing) return send(res, 200, { duplicate: true, version: versionView(existing) });
-    const { artifact, fingerprint, rollout, ...rest } = body;
-    const { rec, rollout: started } = await ops.release({ ...rest, artifact: Buffer.from(artifact, 'base64') }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}) });
+    // A retry after a hub that died mid-publish gets the version and the rollout it started.
+    if (existing) return send(res, 200, { duplicate: true, version: versionView(existing), rollout: registry.rollouts.list(existing.model).find((r) => r.version === existing.version) ?? null });
+    const { artifact: _blank, fingerprint, rollout, ...rest } = body;
+    const { rec, rollout: started } = await ops.release({ ...rest, artifact: upload.artifact }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}) });
     return send(res, 201, { duplicate: false, version: versionView(rec), rollout: started ?? null });
   }
   if (req.method === 'POST' && path === '/v1/rollouts') {

@@ -32,6 +32,10 @@ export class DesiredReleases {
 
   /** Publish a channel decision already stored (in the caller's transaction); `superseded` are the device entries it replaced. */
   async publishChannel(rec: VersionRecord, kind: DesiredKind, envelope: SignedRelease, superseded: readonly string[]): Promise<void> {
+    // The artifact the channel leaves goes before the new one comes: the broker holds one
+    // artifact at a time, not two (a device still fetching the old one is told of the new
+    // release a moment later, and fetches that instead).
+    await this.clearUndesiredChunks();
     await this.ensureChunks(rec);
     await this.mqtt.publish(topics.release(rec.model, rec.channel), JSON.stringify(envelope), { qos: 1, retain: true });
     await this.publishSummary({ model: rec.model, channel: rec.channel, deviceId: null, version: rec.version, kind, at: new Date().toISOString() });
@@ -58,11 +62,11 @@ export class DesiredReleases {
     const { chunkSize } = rec.envelope.signed.artifact;
     const key = `${rec.sha256}/${chunkSize}`;
     if (this.retainedChunks.has(key)) return;
-    const bytes = await this.store.get(rec.sha256);
     let n = 0;
-    for (let off = 0; off < bytes.length; n++, off += chunkSize) {
-      // A view, not a copy: the client writes it to the socket and the broker keeps its own.
-      await this.mqtt.publish(topics.artifactChunk(rec.sha256, chunkSize, n), Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(chunkSize, bytes.length - off)), { qos: 1, retain: true });
+    // Each chunk is acknowledged before the next is read into the same buffer: the broker keeps
+    // its own copy, and the hub never holds the artifact whole.
+    for await (const chunk of this.store.chunks(rec.sha256, chunkSize)) {
+      await this.mqtt.publish(topics.artifactChunk(rec.sha256, chunkSize, n++), chunk, { qos: 1, retain: true });
     }
     this.retainedChunks.set(key, { sha256: rec.sha256, chunkSize, count: n });
   }

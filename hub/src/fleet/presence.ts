@@ -24,9 +24,9 @@ export class PresenceTracker {
   ) {}
 
   /**
-   * `presence`: a presence message, nothing else to do with it. `will`: an old-style status
-   * will (`online: false`), whose payload is the status as of the device's connect, not its
-   * last known one. `other`: anything else.
+   * `presence`: a presence message, nothing else to do with it. `will`: a status that says the
+   * device is offline (an old-style status will); it is stored like any status, and the
+   * device's liveness goes offline with it. `other`: anything else.
    */
   observe(topic: string, payload: Buffer, retained: boolean): 'presence' | 'will' | 'other' {
     const deviceId = deviceIdOfTopic(topic);

@@ -116,8 +116,10 @@ export class FleetStore {
     const where = ['model = ?', 'version = ?'];
     const args: unknown[] = [q.model, q.version];
     if (q.devices) {
-      if (q.devices.length === 0) where.push('0');
-      else where.push(`device_id IN (${q.devices.map(() => '?').join(',')})`), args.push(...q.devices);
+      // One parameter however large the fleet: a list of `?` overflows SQLite's limit on
+      // bound parameters (32,766) past that many devices.
+      where.push('device_id IN (SELECT value FROM json_each(?))');
+      args.push(JSON.stringify(q.devices));
     }
     const telemetryWhere = q.since ? [...where, 'received_at > ?'] : where;
     // The newest records only: the cost of one analysis must not grow with everything stored.
@@ -170,6 +172,16 @@ export class FleetStore {
       telemetryRecords: used,
       skippedRecords: skipped,
     };
+  }
+
+  /**
+   * Changes whenever a telemetry or feedback record is stored: a verdict judged on the same
+   * mark would be judged on the same records.
+   */
+  changeMark(): string {
+    const t = this.db.prepare('SELECT MAX(rowid) AS n FROM telemetry').get() as { n: number | null };
+    const f = this.db.prepare('SELECT MAX(rowid) AS n FROM feedback').get() as { n: number | null };
+    return `${t.n ?? 0}/${f.n ?? 0}`;
   }
 
   /** Labelled rows devices sent back, for retraining: features and the true label. */

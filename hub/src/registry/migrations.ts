@@ -172,6 +172,19 @@ export const migrations: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 20,
+    name: 'change counters: the rollout controller reads what changed since its last tick',
+    // A counter of its own rather than MAX(change_seq) + 1: deleting the newest device must not
+    // hand an already-seen number out again.
+    sql: `
+      CREATE TABLE registry_counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      );
+      INSERT INTO registry_counters (name, value) VALUES ('devices', 0);
+      ALTER TABLE devices ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX devices_changed ON devices (change_seq);
+      ALTER TABLE rollouts ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
     id: 40,
     name: 'retraining runs and the lineage of every version; feedback by model and time',
     sql: `

@@ -13,6 +13,23 @@ import { TokenStore, securityMigrations } from './token-store.js';
 import { EventStore, eventMigrations } from '../events/store.js';
 import { SeriesStore } from '../web/series.js';
 
+/** What the rollout controller needs of a device, read from rows changed since a sequence number. */
+export interface DeviceChange {
+  id: string;
+  state: string;
+  version: number | null;
+  lastError: string | null;
+  /** The version the device last rolled back or refused (from its status). */
+  failedVersion: number | null;
+  seq: number;
+}
+
+/** Rows read and parsed, by table: how tests hold the controller's per-tick work to what changed. */
+export interface RowsRead {
+  devices: number;
+  rollouts: number;
+}
+
 export interface VersionRecord {
   model: string;
   version: number;
@@ -80,6 +97,8 @@ const toVersion = (r: VersionRow): VersionRecord => ({
 export class Registry {
   private readonly db: Database.Database;
   private upsertStmt: Database.Statement | undefined;
+  private bumpStmt: Database.Statement | undefined;
+  readonly rowsRead: RowsRead = { devices: 0, rollouts: 0 };
   /** Telemetry, feedback, benchmarks: the fleet's side of the registry. */
   readonly fleet: FleetStore;
 
@@ -93,7 +112,7 @@ export class Registry {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.fleet = new FleetStore(this.db);
-    this.rollouts = new RolloutStore(this.db);
+    this.rollouts = new RolloutStore(this.db, this.rowsRead);
     this.desired = new DesiredStore(this.db, (what, error) => this.onCorrupt(what, error));
     this.liveness = new LivenessStore(this.db);
     this.scopes = new ScopeStore(this.db);
@@ -218,15 +237,18 @@ export class Registry {
   /** Many statuses in one transaction: a fleet reporting at once costs one commit, not one each. */
   upsertDevices(statuses: Iterable<DeviceStatus>): void {
     this.upsertStmt ??= this.db.prepare(
-      `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json, tags_json)
-       VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json, @tags)
+      `INSERT INTO devices (id, online, state, model, version, previous_version, health, last_error, last_seen, status_json, tags_json, change_seq)
+       VALUES (@id, @online, @state, @model, @version, @previousVersion, @health, @lastError, @lastSeen, @json, @tags, @seq)
        ON CONFLICT(id) DO UPDATE SET online = @online, state = @state, model = @model, version = @version,
-         previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json, tags_json = @tags`,
+         previous_version = @previousVersion, health = @health, last_error = @lastError, last_seen = @lastSeen, status_json = @json, tags_json = @tags, change_seq = @seq`,
     );
+    this.bumpStmt ??= this.db.prepare("UPDATE registry_counters SET value = value + 1 WHERE name = 'devices' RETURNING value");
     const stmt = this.upsertStmt;
+    const bump = this.bumpStmt;
     this.db.transaction(() => {
       for (const s of statuses) {
         stmt.run({
+          seq: (bump.get() as { value: number }).value,
           id: s.deviceId,
           online: s.online ? 1 : 0,
           state: s.state,
@@ -243,13 +265,38 @@ export class Registry {
     })();
   }
 
+  /**
+   * Devices whose status row changed after `seq`, oldest change first, at most `limit`. Only
+   * plain columns and one field of the status are read (a corrupt status reads as no failure).
+   */
+  devicesChangedSince(seq: number, limit = 5000): DeviceChange[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id, state, version, last_error, change_seq,
+           CASE WHEN json_valid(status_json) THEN json_extract(status_json, '$.failedVersion') END AS failed_version
+         FROM devices WHERE change_seq > ? ORDER BY change_seq LIMIT ?`,
+      )
+      .all(seq, limit) as { id: string; state: string; version: number | null; last_error: string | null; change_seq: number; failed_version: unknown }[];
+    this.rowsRead.devices += rows.length;
+    return rows.map((r) => ({
+      id: r.id,
+      state: r.state,
+      version: r.version,
+      lastError: r.last_error,
+      failedVersion: typeof r.failed_version === 'number' ? r.failed_version : null,
+      seq: r.change_seq,
+    }));
+  }
+
   getDevice(id: string): DeviceRecord | undefined {
     const row = this.db.prepare(`${DEVICE_SELECT} WHERE d.id = ?`).get(id) as Record<string, unknown> | undefined;
+    if (row) this.rowsRead.devices++;
     return row && this.toDeviceOrSkip(row);
   }
 
   listDevices(): DeviceRecord[] {
     const rows = this.db.prepare(`${DEVICE_SELECT} ORDER BY d.id`).all() as Record<string, unknown>[];
+    this.rowsRead.devices += rows.length;
     return rows.map((r) => this.toDeviceOrSkip(r)).filter((d): d is DeviceRecord => d !== undefined);
   }
 

@@ -66,6 +66,8 @@ export interface Rollout {
   requested: 'pause' | 'resume' | 'abort' | null;
   createdAt: string;
   updatedAt: string;
+  /** Bumped by every update: what a tick compares to know the rollout changed. */
+  rev: number;
 }
 
 const toRollout = (r: Record<string, unknown>): Rollout => ({
@@ -83,10 +85,19 @@ const toRollout = (r: Record<string, unknown>): Rollout => ({
   requested: r.requested as Rollout['requested'],
   createdAt: r.created_at as string,
   updatedAt: r.updated_at as string,
+  rev: (r.rev as number | undefined) ?? 0,
 });
 
 export class RolloutStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly rowsRead: { rollouts: number } = { rollouts: 0 },
+  ) {}
+
+  private parse(row: Record<string, unknown>): Rollout {
+    this.rowsRead.rollouts++;
+    return toRollout(row);
+  }
 
   create(r: Pick<Rollout, 'model' | 'channel' | 'version' | 'fromVersion' | 'plan' | 'devices'>): Rollout {
     const now = new Date().toISOString();
@@ -101,25 +112,33 @@ export class RolloutStore {
 
   get(id: number): Rollout | undefined {
     const row = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as Record<string, unknown> | undefined;
-    return row && toRollout(row);
+    return row && this.parse(row);
   }
 
   list(model?: string): Rollout[] {
     const rows = (model ? this.db.prepare('SELECT * FROM rollouts WHERE model = ? ORDER BY id').all(model) : this.db.prepare('SELECT * FROM rollouts ORDER BY id').all()) as Record<string, unknown>[];
-    return rows.map(toRollout);
+    return rows.map((r) => this.parse(r));
   }
 
   /** Only the active ones are read and parsed: finished rollouts pile up, ticks must not grow with them. */
   active(): Rollout[] {
     const rows = this.db.prepare(`SELECT * FROM rollouts WHERE state IN (${ACTIVE_STATES.map(() => '?').join(',')}) ORDER BY id`).all(...ACTIVE_STATES) as Record<string, unknown>[];
-    return rows.map(toRollout);
+    return rows.map((r) => this.parse(r));
+  }
+
+  /**
+   * The active rollouts' ids and revisions, nothing parsed: a tick re-reads only a rollout
+   * whose revision moved (every update bumps it).
+   */
+  activeRevisions(): { id: number; rev: number }[] {
+    return this.db.prepare(`SELECT id, rev FROM rollouts WHERE state IN (${ACTIVE_STATES.map(() => '?').join(',')}) ORDER BY id`).all(...ACTIVE_STATES) as { id: number; rev: number }[];
   }
 
   update(id: number, patch: Partial<Pick<Rollout, 'state' | 'wave' | 'waveStartedAt' | 'devices' | 'reason' | 'requested'>>): Rollout {
     const cur = this.get(id)!;
     const next = { ...cur, ...patch };
     this.db
-      .prepare('UPDATE rollouts SET state = ?, wave = ?, wave_started_at = ?, devices_json = ?, reason = ?, requested = ?, updated_at = ? WHERE id = ?')
+      .prepare('UPDATE rollouts SET state = ?, wave = ?, wave_started_at = ?, devices_json = ?, reason = ?, requested = ?, updated_at = ?, rev = rev + 1 WHERE id = ?')
       .run(next.state, next.wave, next.waveStartedAt, JSON.stringify(next.devices), next.reason, next.requested, new Date().toISOString(), id);
     return this.get(id)!;
   }

@@ -14,11 +14,19 @@ import {
 /** 64 KiB chunks: small enough for any broker's default limits, few enough to be cheap. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 
+/** An artifact described rather than held: what the store computed from the file. */
+export interface ArtifactDigest {
+  sha256: string;
+  size: number;
+  /** sha256 of each chunk of `chunkSize` bytes. */
+  chunks: string[];
+}
+
 export interface ReleaseInput {
   model: string;
   version: number;
   channel: string;
-  artifact: Uint8Array;
+  artifact: Uint8Array | ArtifactDigest;
   format: ArtifactFormat;
   runtime: string;
   spec: ModelSpec;
@@ -46,6 +54,8 @@ export function chunkHashes(bytes: Uint8Array, chunkSize: number): string[] {
 export function buildRelease(input: ReleaseInput): Release {
   const now = input.now ?? new Date();
   const chunkSize = input.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const a = input.artifact;
+  const digest = a instanceof Uint8Array ? { sha256: sha256Hex(a), size: a.length, chunks: chunkHashes(a, chunkSize) } : a;
   return {
     type: 'release',
     model: input.model,
@@ -54,12 +64,12 @@ export function buildRelease(input: ReleaseInput): Release {
     created: now.toISOString(),
     expires: new Date(now.getTime() + (input.expiresInDays ?? 365) * 86_400_000).toISOString(),
     artifact: {
-      sha256: sha256Hex(input.artifact),
-      size: input.artifact.length,
+      sha256: digest.sha256,
+      size: digest.size,
       format: input.format,
       runtime: input.runtime,
       chunkSize,
-      chunks: chunkHashes(input.artifact, chunkSize),
+      chunks: digest.chunks,
       ...(input.url ? { url: input.url } : {}),
     },
     spec: input.spec,

@@ -11,11 +11,16 @@ import type { Lineage } from '../registry/lineage-store.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { ArtifactStore } from '../store/artifacts.js';
+import type { ArtifactStore, StoredArtifact } from '../store/artifacts.js';
 import type { HubEvents } from '../events/bus.js';
-import { buildRelease, signRelease, type ReleaseInput } from './manifest.js';
+import { createHubFaults, type HubFaults } from './faults.js';
+import { DEFAULT_CHUNK_SIZE, buildRelease, signRelease, type ReleaseInput } from './manifest.js';
 
-export type PublishInput = Omit<ReleaseInput, 'version'> & { task: string; metrics?: Record<string, unknown> };
+/**
+ * A release to publish. The artifact comes as bytes, or already in the artifact store (the
+ * release API decodes it there as the request arrives: release/upload.ts).
+ */
+export type PublishInput = Omit<ReleaseInput, 'version' | 'artifact'> & { artifact: Uint8Array | StoredArtifact; task: string; metrics?: Record<string, unknown> };
 
 export interface PublishOptions {
   /** Keep it off the channel: a rollout (given here or started later) takes it to devices. */
@@ -40,6 +45,8 @@ export interface PublisherDeps {
   /** Base URL devices download artifacts from, when not MQTT chunks. */
   artifactBase: () => string | undefined;
   events?: HubEvents;
+  /** Kill points for fault injection (default: EDGEML_HUB_FAULT_POINT). */
+  faults?: HubFaults;
 }
 
 /** Recorded in each version's lineage: the hub package's version (src/ and dist/ sit at the same depth). */
@@ -58,19 +65,27 @@ export function checkNames(model: string, channel: string): void {
 }
 
 export class Publisher {
-  constructor(private readonly d: PublisherDeps) {}
+  private readonly faults: HubFaults;
+
+  constructor(private readonly d: PublisherDeps) {
+    this.faults = d.faults ?? createHubFaults(process.env.EDGEML_HUB_FAULT_POINT, d.log);
+  }
 
   async publish(input: PublishInput, o: PublishOptions = {}): Promise<{ rec: VersionRecord; rollout: Rollout | undefined }> {
     checkNames(input.model, input.channel);
     const { registry } = this.d;
-    const sha = sha256Hex(input.artifact);
     const base = this.d.artifactBase();
     // Content-addressed, so storing before the transaction is harmless if it rolls back.
-    await this.d.store.put(input.artifact);
+    const a = input.artifact;
+    const stored = a instanceof Uint8Array ? await this.d.store.put(a) : a;
+    const sha = stored.sha256;
+    // Hashed from the stored file: what devices will fetch, and no second copy in memory.
+    const artifact = { ...stored, chunks: await this.d.store.chunkHashes(sha, input.chunkSize ?? DEFAULT_CHUNK_SIZE) };
+    this.faults.reach('publish:after-artifact');
     const stage = o.stage === true || o.rollout !== undefined;
     const { rec, superseded, rollout } = registry.transaction(() => {
       const version = registry.nextVersion(input.model);
-      const release = buildRelease({ ...input, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
+      const release = buildRelease({ ...input, artifact, version, ...(base ? { url: `${base.replace(/\/$/, '')}/v1/artifacts/${sha}` } : {}) });
       const envelope: SignedRelease = signRelease(release, this.d.signer());
       const added = registry.addVersion({
         model: release.model,
@@ -97,6 +112,7 @@ export class Publisher {
       const superseded = stage ? [] : registry.desired.setChannel(added.model, added.channel, 'release', envelope);
       return { rec: added, superseded, rollout: o.rollout !== undefined ? this.d.controller.create(added.model, added.version, o.rollout) : undefined };
     });
+    this.faults.reach('publish:after-commit');
     // Stored first; a broker hiccup from here on is repaired by the republish on the next start.
     if (stage) await this.d.desired.ensureChunks(rec);
     else await this.d.desired.publishChannel(rec, 'release', rec.envelope, superseded);
@@ -138,7 +154,9 @@ export class Publisher {
       }
       return replaced;
     });
+    this.faults.reach('rollback:after-commit');
     await this.d.desired.publishChannel(rec, 'rollback', directive, superseded);
+    this.faults.reach('rollback:after-publish');
     this.d.log.info('rolled back', { model, channel: rec.channel, to: rec.version });
     this.d.events?.emit({ type: 'release.rolled-back', summary: `${model} on ${rec.channel} rolled back to v${rec.version}`, model, version: rec.version, data: { channel: rec.channel, from: current ?? null } });
     return { ...rec, status: 'published' };

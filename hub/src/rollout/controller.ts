@@ -3,12 +3,19 @@
  * waves of devices get it while the hub watches what they report. A failed gate halts the
  * rollout and sends the upgraded devices a signed rollback directive. One tick at a time;
  * every step is saved in SQLite first, so a restarted hub carries on.
+ *
+ * A tick works from what changed: the device rows written since the last tick (FleetView) and
+ * the rollouts whose revision moved are read; everything else the controller derived for a
+ * rollout (its wave's pending devices, the devices that rejected it, the last health verdict)
+ * is kept between ticks. A tick of a 20,000-device fleet where nothing happened reads no rows.
  */
 import { randomUUID } from 'node:crypto';
 import { checkFailed, userError, type Logger, type SignedRelease } from '@edgeml/core';
 import type { DesiredReleases } from '../desired/desired.js';
-import type { DeviceRecord, Registry, VersionRecord } from '../registry/registry.js';
+import type { Registry, VersionRecord } from '../registry/registry.js';
 import { RolloutPlanSchema, type Rollout, type RolloutPlan } from '../registry/rollout-store.js';
+import { createHubFaults, type HubFaults } from '../release/faults.js';
+import { FleetView, rejected, runs } from './fleet-view.js';
 import { judgeHealth, pickCanary, waveDevices } from './gates.js';
 import type { HubEvents } from '../events/bus.js';
 
@@ -21,11 +28,28 @@ export interface ControllerDeps {
   rollbackDirective(model: string, version: number): SignedRelease;
   now?: () => Date;
   events?: HubEvents;
+  /** Kill points for fault injection (default: EDGEML_HUB_FAULT_POINT). */
+  faults?: HubFaults;
 }
 
 const BENCH_TIMEOUT_MS = 60_000;
 /** How often a benchmark request goes again to canaries that have not answered. */
 const BENCH_RESEND_MS = 10_000;
+
+/** An active rollout as of its last revision, with what the controller derived from the fleet for it. */
+interface Tracked {
+  r: Rollout;
+  rec: VersionRecord;
+  /** The current wave's devices (state `wave`), those not sent the version yet, and those not reporting it active. */
+  targets: Set<string>;
+  fresh: string[];
+  pending: Set<string>;
+  upgraded: Set<string>;
+  /** Upgraded devices that rolled the version back or refused it. */
+  rejecting: Set<string>;
+  /** The health verdict and the telemetry and feedback it was judged on: unchanged data, same verdict. */
+  judged?: { mark: string; verdict: string | undefined };
+}
 
 export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
@@ -33,9 +57,14 @@ export class RolloutController {
   private readonly now: () => Date;
   /** When this process last sent each benchmark request; one saved by a hub that has since died is not here. */
   private readonly benchSent = new Map<string, number>();
+  private readonly view: FleetView;
+  private readonly tracked = new Map<number, Tracked>();
+  private readonly faults: HubFaults;
 
   constructor(private readonly d: ControllerDeps) {
     this.now = d.now ?? (() => new Date());
+    this.view = new FleetView(d.registry);
+    this.faults = d.faults ?? createHubFaults(process.env.EDGEML_HUB_FAULT_POINT, d.log);
   }
 
   start(intervalMs = 250): void {
@@ -75,21 +104,22 @@ export class RolloutController {
     return this.d.registry.rollouts.update(id, { requested: what });
   }
 
-  /** The fleet as of this tick: read once per tick, however many rollouts and checks use it. */
-  private fleet: DeviceRecord[] | undefined;
-  private devices(): DeviceRecord[] {
-    return (this.fleet ??= this.d.registry.listDevices());
-  }
-
   tick(): Promise<void> {
     if (this.ticking) return this.ticking;
-    this.fleet = undefined;
     this.ticking = (async () => {
-      for (const r of this.d.registry.rollouts.active()) {
+      const changed = this.view.refresh();
+      const live = this.d.registry.rollouts.activeRevisions();
+      const ids = new Set(live.map((l) => l.id));
+      for (const id of this.tracked.keys()) if (!ids.has(id)) this.tracked.delete(id);
+      for (const { id, rev } of live) {
         try {
-          await this.step(r);
+          let t = this.tracked.get(id);
+          if (t?.r.rev === rev) for (const deviceId of changed) this.observe(t, deviceId);
+          else t = this.track(id);
+          await this.step(t);
         } catch (e) {
-          this.d.log.error('rollout step failed', { rollout: r.id, error: (e as Error).message });
+          this.tracked.delete(id);
+          this.d.log.error('rollout step failed', { rollout: id, error: (e as Error).message });
         }
       }
     })().finally(() => {
@@ -98,9 +128,42 @@ export class RolloutController {
     return this.ticking;
   }
 
-  private async step(r: Rollout): Promise<void> {
+  /** Read a rollout that is new or changed, and derive from the fleet view what its steps need. */
+  private track(id: number): Tracked {
+    const r = this.d.registry.rollouts.get(id);
+    if (!r) throw new Error(`rollout ${id} is gone`);
+    const rec = this.d.registry.getVersion(r.model, r.version);
+    if (!rec) throw new Error(`version ${r.version} of model "${r.model}" is not in the registry`);
+    const upgraded = new Set(r.devices.upgraded);
+    const targets = new Set(r.state === 'wave' ? waveDevices(r.devices.order, r.devices.canary, r.plan.waves, r.wave) : []);
+    const t: Tracked = {
+      r,
+      rec,
+      targets,
+      fresh: [...targets].filter((x) => !upgraded.has(x)),
+      pending: new Set([...targets].filter((x) => !runs(this.view.get(x), r.version))),
+      upgraded,
+      rejecting: new Set(r.devices.upgraded.filter((x) => rejected(this.view.get(x), r.version))),
+    };
+    this.tracked.set(id, t);
+    return t;
+  }
+
+  private observe(t: Tracked, deviceId: string): void {
+    const d = this.view.get(deviceId);
+    if (t.targets.has(deviceId)) {
+      if (runs(d, t.r.version)) t.pending.delete(deviceId);
+      else t.pending.add(deviceId);
+    }
+    if (t.upgraded.has(deviceId)) {
+      if (rejected(d, t.r.version)) t.rejecting.add(deviceId);
+      else t.rejecting.delete(deviceId);
+    }
+  }
+
+  private async step(t: Tracked): Promise<void> {
+    const { r, rec } = t;
     const store = this.d.registry.rollouts;
-    const rec = this.d.registry.getVersion(r.model, r.version)!;
     if (r.requested === 'abort') return this.halt(r, 'aborted by an operator', 'aborted');
     if (r.requested === 'pause' && r.state !== 'paused') {
       store.update(r.id, { state: 'paused', requested: null, devices: { ...r.devices, pausedFrom: r.state } });
@@ -117,9 +180,9 @@ export class RolloutController {
       case 'benchmarking':
         return this.benchmark(r, rec);
       case 'wave':
-        return this.wave(r, rec);
+        return this.wave(t);
       case 'soaking':
-        return this.soak(r, rec);
+        return this.soak(t);
       case 'rolling-back':
         return this.halt(r, r.reason ?? 'rolled back', 'halted');
       default:
@@ -162,11 +225,9 @@ export class RolloutController {
     store.update(r.id, { state: 'wave', wave: 0 });
   }
 
-  private async wave(r: Rollout, rec: VersionRecord): Promise<void> {
+  private async wave(t: Tracked): Promise<void> {
+    const { r, rec, fresh } = t;
     const store = this.d.registry.rollouts;
-    const targets = waveDevices(r.devices.order, r.devices.canary, r.plan.waves, r.wave);
-    const sent = new Set(r.devices.upgraded);
-    const fresh = targets.filter((id) => !sent.has(id));
     if (fresh.length) {
       // Record before sending: a crash in between re-sends, which agents take as a repeat.
       const upgraded = [...r.devices.upgraded, ...fresh];
@@ -176,21 +237,20 @@ export class RolloutController {
       this.d.events?.emit({ type: 'rollout.advanced', summary: `rollout ${r.id}: ${r.model} v${r.version} sent to ${upgraded.length} of ${r.devices.order.length} devices (wave ${r.wave})`, model: r.model, version: r.version, data: { rollout: r.id, wave: r.wave, sent: fresh, upgraded: upgraded.length, devices: r.devices.order.length } });
       return;
     }
-    const failure = this.deviceFailure(r);
+    const failure = this.deviceFailure(t);
     if (failure) return this.fail(r, failure);
-    const done = new Set(this.devices().filter((x) => x.version === r.version && x.state === 'active').map((x) => x.id));
-    const pending = targets.filter((id) => !done.has(id));
-    if (pending.length === 0) {
+    if (t.pending.size === 0) {
       store.update(r.id, { state: 'soaking', waveStartedAt: this.now().toISOString() });
       return;
     }
     if (r.waveStartedAt && this.now().getTime() - Date.parse(r.waveStartedAt) > r.plan.waveTimeoutMs) {
-      return this.fail(r, `devices did not report v${r.version} active in time: ${pending.slice(0, 5).join(', ')}`);
+      return this.fail(r, `devices did not report v${r.version} active in time: ${[...t.pending].slice(0, 5).join(', ')}`);
     }
   }
 
-  private async soak(r: Rollout, rec: VersionRecord): Promise<void> {
-    const failure = this.deviceFailure(r) ?? this.gateFailure(r, rec);
+  private async soak(t: Tracked): Promise<void> {
+    const { r, rec } = t;
+    const failure = this.deviceFailure(t) ?? this.gateFailure(t);
     if (failure) return this.fail(r, failure);
     if (this.now().getTime() - Date.parse(r.waveStartedAt ?? r.createdAt) < r.plan.soakMs) return;
     const last = r.wave >= r.plan.waves.length;
@@ -205,16 +265,21 @@ export class RolloutController {
     this.d.events?.emit({ type: 'rollout.completed', summary: `rollout ${r.id}: ${r.model} v${r.version} is on every device`, model: r.model, version: r.version, data: { rollout: r.id, devices: r.devices.upgraded.length } });
   }
 
-  private deviceFailure(r: Rollout): string | undefined {
-    const upgraded = new Set(r.devices.upgraded);
-    const bad = this.devices().find((x) => upgraded.has(x.id) && x.status.failedVersion === r.version && x.version !== r.version);
-    return bad ? `${bad.id} rolled back v${r.version}: ${bad.lastError ?? bad.state}` : undefined;
+  private deviceFailure(t: Tracked): string | undefined {
+    const [id] = t.rejecting;
+    const bad = id === undefined ? undefined : this.view.get(id);
+    return bad ? `${bad.id} rolled back v${t.r.version}: ${bad.lastError ?? bad.state}` : undefined;
   }
 
-  private gateFailure(r: Rollout, rec: VersionRecord): string | undefined {
+  /** Judged again only when telemetry or feedback arrived since the last verdict. */
+  private gateFailure(t: Tracked): string | undefined {
+    const { r, rec } = t;
+    const mark = this.d.registry.fleet.changeMark();
+    if (t.judged?.mark === mark) return t.judged.verdict;
     const health = this.d.registry.fleet.health({ model: r.model, version: r.version, devices: r.devices.upgraded, since: r.createdAt }, rec.envelope.signed.reference);
     const testAccuracy = typeof rec.envelope.signed.validation.accuracy === 'number' ? rec.envelope.signed.validation.accuracy : undefined;
-    return judgeHealth(health, r.plan.gates, testAccuracy);
+    t.judged = { mark, verdict: judgeHealth(health, r.plan.gates, testAccuracy) };
+    return t.judged.verdict;
   }
 
   private fail(r: Rollout, reason: string): void {
@@ -228,7 +293,10 @@ export class RolloutController {
       const prev = this.d.registry.getVersion(r.model, r.fromVersion)!;
       const directive = this.d.rollbackDirective(r.model, r.fromVersion);
       // Stored per device: a device away now gets the directive when it (or the hub) comes back.
-      for (const id of r.devices.upgraded) await this.d.desired.setDevice(prev, id, 'rollback', directive);
+      for (const id of r.devices.upgraded) {
+        await this.d.desired.setDevice(prev, id, 'rollback', directive);
+        this.faults.reach('halt:after-first-directive');
+      }
     }
     this.d.registry.setVersionStatus(r.model, r.version, end === 'aborted' ? 'aborted' : 'halted');
     this.d.registry.rollouts.update(r.id, { state: end, reason, requested: null });

@@ -26,13 +26,17 @@ export interface HubProcess {
 
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
-/** Start `edgeml hub start` on `dataDir`; ports 0 pick free ones, which a restart then reuses. */
-export async function spawnHub(dataDir: string, ports: { mqtt: number; http: number } = { mqtt: 0, http: 0 }): Promise<HubProcess> {
+/**
+ * Start `edgeml hub start` on `dataDir`; ports 0 pick free ones, which a restart then reuses.
+ * `env` is added to the hub's environment (say, EDGEML_HUB_FAULT_POINT).
+ */
+export async function spawnHub(dataDir: string, ports: { mqtt: number; http: number } = { mqtt: 0, http: 0 }, env: Record<string, string> = {}): Promise<HubProcess> {
   await mkdir(dataDir, { recursive: true });
   const logFile = join(dataDir, `hub-${Date.now()}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [join(repoRoot, 'cli/bin/edgeml.js'), 'hub', 'start', '--data-dir', dataDir, '--mqtt-port', String(ports.mqtt), '--http-port', String(ports.http)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);

@@ -1,9 +1,11 @@
 /**
  * Hub memory over many publishes of a large model: the embedded broker holds every retained
- * payload in memory, so chunks of versions nothing wants any more must be cleared, or the hub
- * grows by one artifact per publish. `npm test` runs a bounded slice and checks what the broker
- * keeps (RSS over a few publishes is mostly the garbage collector's timing); `npm run
- * soak:hub-memory` runs 28 publishes of 17 MB and holds the hub to 1.2x of its RSS after the first.
+ * payload in memory, so chunks of versions nothing wants any more must be cleared, and the hub
+ * must never hold an artifact whole (a multi-MB buffer freed per publish stays in the
+ * allocator's heap: store/artifacts.ts). `npm run soak:hub-memory` runs 28 publishes of 17 MB
+ * and holds the hub to 1.2x of its RSS after the first; `npm test` runs 6 and holds its growth to
+ * less than three artifacts. Both check that the broker keeps the chunks of the desired artifact only. The RSS after every
+ * publish and the heap / external split are printed, to see where memory goes.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -27,7 +29,7 @@ let hub: HubProcess;
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('memory'));
   c = await irisModel();
-  hub = await spawnHub(join(dir, 'hub'));
+  hub = await spawnHub(join(dir, 'hub'), undefined, process.env.EDGEML_SOAK_HUB_ENV ? (JSON.parse(process.env.EDGEML_SOAK_HUB_ENV) as Record<string, string>) : {});
 });
 afterAll(async () => {
   await hub?.stop();
@@ -36,11 +38,21 @@ afterAll(async () => {
 
 const rssBytes = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
+/** Where the hub's memory is, from its Prometheus figures: V8 heap vs. Buffers and other native memory. */
+async function breakdown(h: HubProcess): Promise<string> {
+  const text = await (await fetch(new URL('/metrics', h.httpUrl))).text();
+  const figure = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const mb = (b: number) => `${Math.round(b / 1e6)} MB`;
+  return `heap used ${mb(figure('nodejs_heap_size_used_bytes'))}, heap total ${mb(figure('nodejs_heap_size_total_bytes'))}, external ${mb(figure('nodejs_external_memory_bytes'))}`;
+}
+
 describe('hub memory', () => {
   it(`keeps the chunks of the desired artifact only, over ${PUBLISHES} publishes of a 17 MB model`, async () => {
     const input = releaseInputFrom(c, { model: 'big', budgets: { probationMs: 0 } });
     const base = randomBytes(SIZE);
     const rss: number[] = [];
+    const where: string[] = [];
+    const curve: number[] = [];
     // Measured once the hub has been idle a moment, when V8 has collected the request's garbage
     // (a 23 MB JSON body, its base64 decoding): the figure is what the hub keeps, not what passes.
     const settledRss = async () => {
@@ -54,11 +66,21 @@ describe('hub memory', () => {
       shas.push(createHash('sha256').update(base).digest('hex'));
       const r = await hubApi(hub, 'POST', '/v1/releases', { ...input, artifact: base.toString('base64') });
       expect(r.status).toBe(201);
-      if (i === 0 || i === PUBLISHES - 1) rss.push(await settledRss());
+      curve.push(Math.round((await rssBytes(hub.child.pid!)) / 1e6));
+      if (i === 0 || i === PUBLISHES - 1) {
+        rss.push(await settledRss());
+        where.push(await breakdown(hub));
+      }
     }
     const mb = (b: number) => Math.round(b / 1e6);
-    console.log(`hub RSS after publish 1: ${mb(rss[0]!)} MB, after ${PUBLISHES}: ${mb(rss.at(-1)!)} MB`);
+    console.log(`hub RSS (MB) after each publish: ${curve.join(' ')}`);
+    console.log(`hub RSS after publish 1: ${mb(rss[0]!)} MB (${where[0]}), after ${PUBLISHES}: ${mb(rss.at(-1)!)} MB (${where.at(-1)}), ratio ${(rss.at(-1)! / rss[0]!).toFixed(2)}`);
+    // The soak holds the hub to 1.2x of its RSS after the first publish. A few publishes are
+    // mostly warm-up (the allocator's and the JIT's, 20-40 MB measured under load, once), so the
+    // bounded slice holds the growth to less than three artifacts: a hub that kept one artifact
+    // per publish (or the buffers of one) grows past that within six.
     if (PUBLISHES >= 28) expect(rss.at(-1)!).toBeLessThanOrEqual(rss[0]! * 1.2);
+    else expect(rss.at(-1)! - rss[0]!).toBeLessThan(3 * SIZE);
 
     // What the broker holds: the first and last chunk of every artifact, asked for by exact topic
     // in one request ending with a chunk known to be there (the broker answers in that order).
