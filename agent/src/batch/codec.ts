@@ -174,7 +174,7 @@ export function toWire(e: unknown): WireError {
   return { message: e instanceof Error ? e.message : String(e), ...(e instanceof Error && e.stack ? { stack: e.stack } : {}) };
 }
 
-function fromWire(w: WireError): Error {
+export function fromWire(w: WireError): Error {
   if (w.code !== undefined) return new CodecError(w.code, w.message);
   const e = new Error(`batch worker: ${w.message}`);
   if (w.stack) e.stack = `${e.message}\n(worker) ${w.stack}`;

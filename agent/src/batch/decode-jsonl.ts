@@ -17,6 +17,10 @@ export class JsonlDecoder extends LineDecoder {
     this.raw = new Float32Array(this.width);
   }
 
+  useColumns(): void {
+    this.columnsSent = true;
+  }
+
   protected line(buf: Buffer, s: number, e: number, _inSrc: boolean, piece: Piece): void {
     // A JSON line has no fixed columns: a CSV output echoes the model's features.
     if (!this.columnsSent) {
