@@ -9,6 +9,7 @@ import { Predictor, startApi } from '@edgeml/agent';
 import { silentLogger } from '@edgeml/core';
 import { createTfliteRuntime } from '@edgeml/tflite';
 import { deviceModel, RUNTIME_LABEL } from '../device.js';
+import { measureHttpBatch } from './http-batch.js';
 import { benchInputs } from '../rounds.js';
 import type { BenchContext, Section, SectionResult, Table } from '../section.js';
 import { pairedDifference, pairedRatio, quantile, summarize, timeRound, type Target } from '../stats.js';
@@ -90,6 +91,8 @@ export const httpSection: Section = {
       }
     }
 
+    const batched = await measureHttpBatch(ctx, dm);
+
     const table: Table = {
       title: `one row per call; median (p25-p75) of ${ctx.rounds} rounds`,
       columns: [
@@ -104,8 +107,9 @@ export const httpSection: Section = {
       ],
     };
     return {
-      tables: [table],
+      tables: [table, batched.table],
       ratios: [
+        ...batched.ratios,
         pairedDifference('HTTP predict p50 above the raw runtime call p50', { label: 'HTTP p50', values: fig.httpP50 }, { label: 'raw runtime p50', values: fig.rawP50 }, 'ms', OVERHEAD_TARGET),
         pairedRatio('HTTP predict p50 vs raw runtime p50', { label: 'HTTP p50', values: fig.httpP50 }, { label: 'raw runtime p50', values: fig.rawP50 }),
       ],
@@ -113,8 +117,9 @@ export const httpSection: Section = {
         `model: the digits CNN as int8 TFLite, ${RUNTIME_LABEL}; each request carries one raw test row ({"row": [64 numbers]}) and gets one prediction with probabilities and an id`,
         'server: startApi as the agent runs it (adaptive batching and process metrics on, no token) on 127.0.0.1; client: node:http with a keep-alive Agent (one socket), one request at a time, in the same process as the server, so the client\'s own work (serialising, parsing the answer) is inside the figure: an upper bound on what the API adds',
         `each round starts a fresh server and connection, runs 200 unrecorded requests, then times requests for ${ctx.roundMs} ms; the raw figure is the runtime's per-call p50 in the same round; one unrecorded warm-up round`,
+        ...batched.notes,
       ],
-      details: { rounds: fig },
+      details: { rounds: fig, ...batched.details },
     };
   },
 };
