@@ -68,14 +68,36 @@ function check(what: string, got: Float32Array, want: Float32Array, k: number): 
 
 const CLIENT = fileURLToPath(new URL('../http-client.js', import.meta.url));
 
-/** Requests/s of a client in its own process (http-client.ts) posting `bodyFile` for `ms`. */
-function requestsPerRound(port: number, bodyFile: string, contentType: string, width: number, ms: number): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A client in its own process (http-client.ts) posting `bodyFile` for `ms`: its requests/s, and
+ * the server's CPU ms per request (this process's CPU time while the client ran, over every
+ * request it sent: the server is all this process does meanwhile). CPU time per request holds
+ * still on a busy machine where wall-clock rates swing with what else runs.
+ */
+async function requestsPerRound(port: number, bodyFile: string, contentType: string, width: number, ms: number): Promise<{ perSecond: number; cpuMsPerRequest: number }> {
+  const c0 = process.cpuUsage();
+  const r = await new Promise<{ requestsPerSecond: number; requests: number }>((resolve, reject) => {
     execFile(process.execPath, [CLIENT, String(port), bodyFile, contentType, String(width), String(ms)], { timeout: 120_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`the HTTP client failed: ${stderr.trim() || err.message}`));
-      else resolve((JSON.parse(stdout) as { requestsPerSecond: number }).requestsPerSecond);
+      else resolve(JSON.parse(stdout) as { requestsPerSecond: number; requests: number });
     });
   });
+  const c = process.cpuUsage(c0);
+  return { perSecond: r.requestsPerSecond, cpuMsPerRequest: (c.user + c.system) / 1000 / r.requests };
+}
+
+/** CPU ms per call of `fn` over `ms` of wall time. */
+function cpuPerCall(fn: () => void, ms: number): number {
+  for (let i = 0; i < 20; i++) fn();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < ms || n < 20) {
+    fn();
+    n++;
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / n;
 }
 
 export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Promise<{ table: Table; ratios: Ratio[]; notes: string[]; details: Record<string, unknown> }> {
@@ -84,7 +106,7 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
   const rows = Array.from({ length: BATCH }, (_, k) => dm.rawRows[k % dm.rawRows.length]!);
   const jsonBody = Buffer.from(JSON.stringify({ rows }));
   const compactBody = Buffer.from(Float32Array.from(rows.flat()).buffer);
-  const fig = { raw: [] as number[], json: [] as number[], compact: [] as number[] };
+  const fig = { raw: [] as number[], json: [] as number[], compact: [] as number[], rawCpu: [] as number[], jsonCpu: [] as number[], compactCpu: [] as number[] };
   const dir = await mkdtemp(join(tmpdir(), 'edgeml-bench-http-'));
   const files = { json: join(dir, 'rows.json'), compact: join(dir, 'rows.f32') };
   await writeFile(files.json, jsonBody);
@@ -108,13 +130,20 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
         const out = new Float32Array(BATCH * k);
         const raw = (BATCH * 1000) / timeRound(() => runtime.predict(batch, BATCH, out), { minTimeMs: ctx.roundMs, warmup: 20, minIterations: 20 }).msPerCall;
         // The client is another process, as a device application is: the server's thread does only the server's work.
-        const compact = BATCH * (await requestsPerRound(port, files.compact, 'application/octet-stream', width, ctx.roundMs * 2));
-        const json = BATCH * (await requestsPerRound(port, files.json, 'application/json', width, ctx.roundMs * 2));
+        const compact = await requestsPerRound(port, files.compact, 'application/octet-stream', width, ctx.roundMs * 2);
+        const json = await requestsPerRound(port, files.json, 'application/json', width, ctx.roundMs * 2);
+        const rawCpu = cpuPerCall(() => runtime.predict(batch, BATCH, out), ctx.roundMs);
         if (round < 0) continue;
         fig.raw.push(raw);
-        fig.compact.push(compact);
-        fig.json.push(json);
-        ctx.progress(`  http batch round ${round + 1}/${ctx.rounds}: raw ${Math.round(raw)} rows/s, compact ${Math.round(compact)}, JSON ${Math.round(json)}`);
+        fig.compact.push(BATCH * compact.perSecond);
+        fig.json.push(BATCH * json.perSecond);
+        // Rows per CPU-second of the server against rows per CPU-second of the bare runtime.
+        fig.rawCpu.push((BATCH * 1000) / rawCpu);
+        fig.compactCpu.push((BATCH * 1000) / compact.cpuMsPerRequest);
+        fig.jsonCpu.push((BATCH * 1000) / json.cpuMsPerRequest);
+        ctx.progress(
+          `  http batch round ${round + 1}/${ctx.rounds}: raw ${Math.round(raw)} rows/s, compact ${Math.round(fig.compact.at(-1)!)}, JSON ${Math.round(fig.json.at(-1)!)}; per CPU-second: raw ${Math.round(fig.rawCpu.at(-1)!)}, compact ${Math.round(fig.compactCpu.at(-1)!)}, JSON ${Math.round(fig.jsonCpu.at(-1)!)}`,
+        );
       } finally {
         agent.destroy();
         await api.close();
@@ -131,19 +160,23 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
       columns: [
         { key: 'path', header: 'path' },
         { key: 'rows', header: 'rows/s', digits: 0 },
+        { key: 'cpu', header: 'rows per CPU-second (server)', digits: 0 },
       ],
       rows: [
-        { path: `POST /v1/predict, compact body (float32 in and out), ${BATCH} rows`, rows: summarize(fig.compact) },
-        { path: `POST /v1/predict, JSON body {"rows": [...]}, ${BATCH} rows`, rows: summarize(fig.json) },
-        { path: `raw runtime: ModelRuntime.predict, batch ${BATCH} (preprocessed)`, rows: summarize(fig.raw) },
+        { path: `POST /v1/predict, compact body (float32 in and out), ${BATCH} rows`, rows: summarize(fig.compact), cpu: summarize(fig.compactCpu) },
+        { path: `POST /v1/predict, JSON body {"rows": [...]}, ${BATCH} rows`, rows: summarize(fig.json), cpu: summarize(fig.jsonCpu) },
+        { path: `raw runtime: ModelRuntime.predict, batch ${BATCH} (preprocessed)`, rows: summarize(fig.raw), cpu: summarize(fig.rawCpu) },
       ],
     },
     ratios: [
       pairedRatio(`HTTP compact body rows/s vs raw runtime rows/s, batch ${BATCH}`, { label: 'compact rows/s', values: fig.compact }, { label: 'raw rows/s', values: fig.raw }, COMPACT_TARGET),
       pairedRatio(`HTTP JSON body rows/s vs raw runtime rows/s, batch ${BATCH}`, { label: 'JSON rows/s', values: fig.json }, { label: 'raw rows/s', values: fig.raw }, JSON_TARGET),
+      pairedRatio(`HTTP compact body rows per server CPU-second vs the raw runtime's, batch ${BATCH} (steady under load)`, { label: 'compact rows/CPU-s', values: fig.compactCpu }, { label: 'raw rows/CPU-s', values: fig.rawCpu }),
+      pairedRatio(`HTTP JSON body rows per server CPU-second vs the raw runtime's, batch ${BATCH} (steady under load)`, { label: 'JSON rows/CPU-s', values: fig.jsonCpu }, { label: 'raw rows/CPU-s', values: fig.rawCpu }),
     ],
     notes: [
       `batch ${BATCH}: one client in its own process (as an application on the device), one keep-alive connection, one request at a time, parsing each answer (JSON.parse, or a Float32Array view); the server is startApi in the bench process; ${ctx.roundMs * 2} ms per body per round; each body's answers were checked against the raw runtime's outputs for the same rows (within one int8 output step, same labels) before timing`,
+      "rows per CPU-second: the bench process's CPU time (all its threads) while the client ran, per row served, against the CPU time of the bare runtime call; on a busy machine wall-clock rows/s of a two-process setup swing with the scheduler, CPU time per row much less",
     ],
     details: { batch: fig },
   };
