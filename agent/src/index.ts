@@ -7,6 +7,7 @@ export { MAX_TRANSITIONS } from './update/machine.js';
 export { Batcher, type BatcherOptions } from './serve/batcher.js';
 export { createPipeline, predictRows, type ModelPipeline } from './serve/pipeline.js';
 export { type Feedback } from './serve/feedback.js';
+export { type RuntimeSource } from './batch/parallel-wire.js';
 export { runBatch, errorsPath, type BatchModel, type BatchOptions, type BatchProgress, type BatchSummary } from './batch/runner.js';
 export { loadInstalledModel, type InstalledModel } from './batch/installed.js';
 export { checkpointPath } from './batch/checkpoint.js';

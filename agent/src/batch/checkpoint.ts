@@ -19,6 +19,11 @@ export const CheckpointSchema = z.object({
   predicted: z.number().int().nonnegative(),
   bad: z.number().int().nonnegative(),
   updatedAt: z.string(),
+  /**
+   * Where the input's next record starts, when the run stopped at a record boundary it knows
+   * the offset of: a run with workers seeks there instead of reading the finished records again.
+   */
+  resumeAt: z.object({ offset: z.number().int().nonnegative(), lines: z.number().int().nonnegative(), columns: z.array(z.string()) }).optional(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 

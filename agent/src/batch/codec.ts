@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CsvDecoder } from './decode-csv.js';
-import { CodecError, type BadRecord, type Decoded, type Decoder, type DecoderOptions, type EchoRows, type Spare } from './decode.js';
+import { CodecError, type BadRecord, type Decoded, type Decoder, type DecoderOptions, type EchoRows, type LineDecoder, type Spare } from './decode.js';
 import { OutputEncoder, type DataFormat, type ModelStamp } from './formats.js';
 
 export interface CodecOptions extends DecoderOptions {
@@ -66,14 +66,7 @@ export class BatchCodec {
   }
 
   static async create(o: CodecOptions): Promise<BatchCodec> {
-    // JSON lines need the model's input checks from @edgeml/ml; CSV needs nothing heavy.
-    const decoder =
-      o.inFormat !== 'csv'
-        ? new (await import('./decode-jsonl.js')).JsonlDecoder(o)
-        : o.spec.preprocessing.columns
-          ? new (await import('./decode-columns.js')).ColumnsCsvDecoder(o)
-          : new CsvDecoder(o);
-    return new BatchCodec(o, decoder);
+    return new BatchCodec(o, await createDecoder(o));
   }
 
   /** Read and decode the next block of input (the end of the input once it is reached). */
@@ -179,7 +172,7 @@ export function toWire(e: unknown): WireError {
   return { message: e instanceof Error ? e.message : String(e), ...(e instanceof Error && e.stack ? { stack: e.stack } : {}) };
 }
 
-function fromWire(w: WireError): Error {
+export function fromWire(w: WireError): Error {
   if (w.code !== undefined) return new CodecError(w.code, w.message);
   const e = new Error(`batch worker: ${w.message}`);
   if (w.stack) e.stack = `${e.message}\n(worker) ${w.stack}`;
@@ -269,4 +262,12 @@ function workerCodec(o: CodecOptions): CodecClient {
       await worker.terminate();
     },
   };
+}
+
+/** The decoder for a file: one choice for the single-thread codec and every batch worker. */
+export async function createDecoder(o: CodecOptions): Promise<LineDecoder> {
+  // JSON lines need the model's input checks; CSV needs nothing heavy unless columns are encoded.
+  if (o.inFormat !== 'csv') return new (await import('./decode-jsonl.js')).JsonlDecoder(o);
+  if (o.spec.preprocessing.columns) return new (await import('./decode-columns.js')).ColumnsCsvDecoder(o);
+  return new CsvDecoder(o);
 }

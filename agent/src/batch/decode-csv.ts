@@ -168,6 +168,13 @@ export class CsvDecoder extends LineDecoder {
     return JSON.stringify(Object.fromEntries(this.header!.map((h, i) => [h, cells[i]])));
   }
 
+  useColumns(columns: string[]): void {
+    this.header = columns;
+    this.cols = this.inputNames.map((f) => columns.indexOf(f));
+    this.colFeature = new Int32Array(columns.length).fill(-1);
+    this.cols.forEach((c, j) => (this.colFeature[c] = j));
+  }
+
   private setHeader(rec: CsvRecord, piece: Piece): void {
     const { file } = this.o;
     if ('error' in rec) throw new CodecError('bad-csv', `${file}:${rec.line}: the header row: ${rec.error}`);
@@ -184,10 +191,7 @@ export class CsvDecoder extends LineDecoder {
         `${file}: column${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).map((m) => `"${m}"`).join(', ')} that the model needs ${missing.length > 1 ? 'are' : 'is'} missing from the header`,
       );
     }
-    this.header = header;
-    this.cols = this.inputNames.map((f) => header.indexOf(f));
-    this.colFeature = new Int32Array(header.length).fill(-1);
-    this.cols.forEach((c, j) => (this.colFeature[c] = j));
+    this.useColumns(header);
     piece.columns = header;
   }
 }

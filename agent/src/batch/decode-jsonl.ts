@@ -21,6 +21,10 @@ export class JsonlDecoder extends LineDecoder {
     this.names = inputNames(o.spec);
   }
 
+  useColumns(): void {
+    this.columnsSent = true;
+  }
+
   protected line(buf: Buffer, s: number, e: number, _inSrc: boolean, piece: Piece): void {
     // A JSON line has no fixed columns: a CSV output echoes the model's features.
     if (!this.columnsSent) {

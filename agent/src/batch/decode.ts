@@ -171,6 +171,25 @@ export abstract class LineDecoder implements Decoder {
     this.inv = Float32Array.from(o.spec.preprocessing.std, (s) => 1 / s);
   }
 
+  /**
+   * Carry on at a record boundary after `lineNo` lines, counting records from 0: a worker
+   * decodes the blocks of one file out of order, each from the line it starts on.
+   */
+  rebase(lineNo: number): void {
+    this.lineNo = lineNo;
+    this.records = 0;
+    this.stopped = false;
+    this.carry = null;
+  }
+
+  /** Lines and records read so far. */
+  get position(): { lines: number; records: number } {
+    return { lines: this.lineNo, records: this.records };
+  }
+
+  /** The input's columns, read from its start by another decoder. */
+  abstract useColumns(columns: string[]): void;
+
   /** One line [s, e) of `buf`; `inSrc` says whether `buf` is the block the piece echoes from. */
   protected abstract line(buf: Buffer, s: number, e: number, inSrc: boolean, piece: Piece): void;
   /** The input has ended. */

@@ -49,5 +49,7 @@ export async function loadInstalledModel(dataDir: string, runtimes: RuntimeRegis
   if (got !== sha256) throw checkFailed('hash-mismatch', `${artifactPath} has sha256 ${got}, the signed release of version ${release.version} says ${sha256}`);
   const loader = runtimes[format];
   if (!loader) throw userError('no-runtime', `no runtime in this build runs ${format} artifacts`);
-  return { name: release.model, version: release.version, sha256, spec: release.spec, runtime: await loader(bytes), release, slot };
+  // A copy for worker threads, taken before a loader sees the bytes (a loader may reuse them).
+  const copy = Uint8Array.from(bytes);
+  return { name: release.model, version: release.version, sha256, spec: release.spec, runtime: await loader(bytes), artifact: { bytes: copy, format }, release, slot };
 }

@@ -6,14 +6,18 @@
  * are reported with their line (skipped, or the run stops); the run can be interrupted at any
  * instant and resumed from its last checkpoint without redoing finished records.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { checkFailed, userError, type ModelSpec } from '@edgeml/core';
+import { fileURLToPath } from 'node:url';
+import { checkFailed, userError, type ArtifactFormat, type ModelSpec } from '@edgeml/core';
 import type { ModelRuntime } from '@edgeml/runtime';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { openCodec, type CodecDecoded, type Written } from './codec.js';
-import { CodecError } from './decode.js';
+import { checkResumable, codecCall, openAt, writeAll } from './files.js';
 import { formatOfPath, type DataFormat } from './formats.js';
+import { MODEL_WORKER_URL, runParallel } from './parallel.js';
+import type { RuntimeSource } from './parallel-wire.js';
 
 /** A model ready to run, from an agent's active slot or a model directory. */
 export interface BatchModel {
@@ -23,6 +27,8 @@ export interface BatchModel {
   sha256: string;
   spec: ModelSpec;
   runtime: ModelRuntime;
+  /** The artifact the runtime was loaded from: worker threads load their own interpreter from it. */
+  artifact?: { bytes: Uint8Array; format: ArtifactFormat };
 }
 
 export interface BatchProgress {
@@ -55,6 +61,13 @@ export interface BatchOptions {
    * more than one core); false keeps everything on this thread.
    */
   threads?: boolean;
+  /**
+   * Run the model in `count` worker threads, each decoding, predicting and encoding whole
+   * blocks (parallel.ts); needs the model's artifact and where the workers find the runtimes.
+   * Without it (or resuming a run checkpointed without an input offset) the model runs on this
+   * thread.
+   */
+  workers?: { count: number; runtimes: RuntimeSource };
 }
 
 export interface BatchSummary {
@@ -110,6 +123,26 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   if (previous) await checkResumable(previous, { input, size: info.size, mtimeMs: info.mtimeMs, inFormat, outFormat, model, output });
   else await removeCheckpoint(output);
   const skip = previous?.records ?? 0;
+
+  const artifact = model.artifact;
+  if (o.workers && artifact && (!previous || previous.resumeAt) && existsSync(fileURLToPath(MODEL_WORKER_URL))) {
+    if (!Number.isInteger(o.workers.count) || o.workers.count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
+    const codec = { file: input, spec: model.spec, echoAs: outFormat, onError: o.onError ?? 'fail', skip: 0, inFormat, model: { name: model.name, version: model.version }, outSize };
+    return runParallel(o, {
+      input,
+      output,
+      errFile,
+      inFormat,
+      outFormat,
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+      batchSize,
+      model,
+      previous,
+      workers: o.workers.count,
+      setup: { codec, batchSize, runtimes: o.workers.runtimes, format: artifact.format, artifact: artifact.bytes },
+    }, started);
+  }
 
   const codec = await openCodec(
     { file: input, spec: model.spec, echoAs: outFormat, onError: o.onError ?? 'fail', skip, inFormat, model: { name: model.name, version: model.version }, outSize, blockBytes: BLOCK_BYTES },
@@ -276,51 +309,3 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   };
 }
 
-/** A codec call; its input errors become the user errors they are. */
-async function codecCall<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    if (e instanceof CodecError) throw userError(e.code, e.message);
-    throw e;
-  }
-}
-
-async function checkResumable(
-  c: Checkpoint,
-  now: { input: string; size: number; mtimeMs: number; inFormat: DataFormat; outFormat: DataFormat; model: BatchModel; output: string },
-): Promise<void> {
-  const again = 'start over without --resume';
-  if (c.input.path !== now.input) throw userError('resume-mismatch', `${now.output} was started from ${c.input.path}, not ${now.input}; ${again}`);
-  if (c.input.size !== now.size || c.input.mtimeMs !== now.mtimeMs) throw userError('resume-mismatch', `${now.input} changed since the interrupted run; ${again}`);
-  if (c.input.format !== now.inFormat || c.output.format !== now.outFormat) throw userError('resume-mismatch', `the interrupted run read ${c.input.format} and wrote ${c.output.format}; ${again} or use the same formats`);
-  if (c.model.sha256 !== now.model.sha256) {
-    throw userError('resume-mismatch', `${now.output} was started with model ${c.model.name} ${c.model.version}, not ${now.model.name} ${now.model.version}: one output must come from one model; ${again}`);
-  }
-  let size = 0;
-  try {
-    size = (await stat(now.output)).size;
-  } catch {
-    size = -1;
-  }
-  if (size < c.output.bytes) throw userError('resume-mismatch', `${now.output} is shorter than its checkpoint (${size} < ${c.output.bytes} bytes); ${again}`);
-}
-
-/** Open a file for writing at `bytes` (truncating what lies beyond), or create it empty. */
-async function openAt(path: string, bytes: number | undefined): Promise<FileHandle> {
-  if (bytes === undefined) return open(path, 'w');
-  const fh = await open(path, 'r+');
-  await fh.truncate(bytes);
-  return fh;
-}
-
-async function writeAll(fh: FileHandle, data: string | Uint8Array, position: number): Promise<number> {
-  if (!data.length) return 0;
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
-  return buf.length;
-}

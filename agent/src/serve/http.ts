@@ -10,6 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { InputError } from '@edgeml/runtime';
 import type { Logger } from '@edgeml/core';
 import { Batcher } from './batcher.js';
+import { COMPACT_TYPE, CompactError, CompactReader, encodeOutputs, isCompact, OUTPUTS_HEADER, ROWS_HEADER } from './compact.js';
 import { checkFeedback, type Feedback } from './feedback.js';
 import { createApiMetrics } from './metrics.js';
 import { NoModelError, type Predictor } from './predictor.js';
@@ -31,6 +32,11 @@ export interface ApiOptions {
   onFeedback?: (feedback: Feedback) => void | Promise<void>;
   /** Process metrics (CPU, memory, event loop, GC) on /metrics; default on. */
   processMetrics?: boolean;
+  /**
+   * Predict requests being read or waiting at once (default 64); more get 503 with Retry-After.
+   * Each holds its body in memory: this, times the body limit, bounds what load can pin.
+   */
+  maxInFlight?: number;
 }
 
 export interface Api {
@@ -164,14 +170,54 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
     metrics.request(route, status, (performance.now() - t0) / 1000);
   };
 
+  const compact = new CompactReader(limit);
+  const maxInFlight = opts.maxInFlight ?? 64;
+  let inFlight = 0;
+  /** A compact body in, float32 outputs out: no JSON on either side (compact.ts). */
+  const predictCompact = async (req: IncomingMessage, res: ServerResponse, route: string, t0: number) => {
+    const m = predictor.active;
+    if (!m) throw new NoModelError();
+    const { spec } = m.release;
+    const width = spec.features.length;
+    compact.header(req, width);
+    const body = await readBody(req, limit);
+    // The model may have changed while the body arrived: check against the one that runs it.
+    const now = predictor.active;
+    if (now && now.release.spec.features.length !== width) throw new CompactError(409, 'model-changed', 'the model changed while the request was read; ask /v1/model and send again');
+    const { x, n } = compact.read(body, width);
+    const { model, outputs } = predictor.predictValues(x, n);
+    const k = model.runtime.info.outputSize;
+    const target = model.release.spec.task === 'classification' ? undefined : model.release.spec.preprocessing.target;
+    // Regression values go out in the target's units, as the JSON path writes them.
+    if (target) for (let i = 0; i < n * k; i++) outputs[i] = outputs[i]! * target.std + target.mean;
+    const answer = encodeOutputs(outputs, n * k);
+    res.writeHead(200, {
+      'content-type': COMPACT_TYPE,
+      'content-length': answer.length,
+      [OUTPUTS_HEADER]: String(k),
+      [ROWS_HEADER]: String(n),
+      'x-edgeml-model': model.release.model,
+      'x-edgeml-version': String(model.release.version),
+    });
+    res.end(answer);
+    metrics.request(route, 200, (performance.now() - t0) / 1000);
+  };
+
   const routes: Record<string, Partial<Record<Method, Handler>>> = {
     '/v1/predict': {
       async POST(req, res, route, t0) {
-        const rows = rowsOf(await readJson(req, limit));
-        // Awaited on both paths: the telemetry journal writes its record in a microtask queued
-        // while the prediction was served, so it is on disk before this answer (journal.ts).
-        const result = await (batcher ? batcher.submit(rows) : predictor.predict(rows));
-        send(res, route, t0, 200, result);
+        if (inFlight >= maxInFlight) throw new HttpError(503, `${maxInFlight} predict requests are already in progress; retry shortly`, { 'retry-after': '1' });
+        inFlight++;
+        try {
+          if (isCompact(req)) return await predictCompact(req, res, route, t0);
+          const rows = rowsOf(await readJson(req, limit));
+          // Awaited on both paths: the telemetry journal writes its record in a microtask queued
+          // while the prediction was served, so it is on disk before this answer (journal.ts).
+          const result = await (batcher ? batcher.submit(rows) : predictor.predict(rows));
+          send(res, route, t0, 200, result);
+        } finally {
+          inFlight--;
+        }
       },
     },
     '/v1/feedback': {
@@ -254,6 +300,10 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       // After a refused oversized body the rest of the stream is not worth keeping open for.
       const headers = e.status === 413 ? { ...e.headers, connection: 'close' } : e.headers;
       return send(res, route, t0, e.status, { error: e.message }, headers);
+    }
+    if (e instanceof CompactError) {
+      // Past a refused body's headers, the rest of its bytes are not worth reading.
+      return send(res, route, t0, e.status, { error: e.message, code: e.code }, e.status === 413 ? { connection: 'close' } : {});
     }
     if (e instanceof InputError) return send(res, route, t0, 422, { error: e.message });
     if (e instanceof NoModelError) return send(res, route, t0, 503, { error: e.message });

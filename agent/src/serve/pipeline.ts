@@ -29,6 +29,8 @@ export interface ModelPipeline {
    * naming the row (counted from 0 within `rows`) and the feature.
    */
   encode(rows: readonly unknown[], x: Float32Array, at: number): void;
+  /** Standardise the first `n` rows of raw float32 values in `x`, in place (checked finite by the caller). */
+  standardise(x: Float32Array, n: number): void;
   /** Run the first `n` standardised rows of `x` and decode the model's outputs. */
   run(x: Float32Array, n: number): Prediction[];
   /** `run`, with a fresh prediction id on each prediction. */
@@ -112,6 +114,9 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
         }
         encodeSlow(row, r, x, o);
       }
+    },
+    standardise(x, n) {
+      for (let o = 0; o < n * width; o += width) for (let j = 0; j < width; j++) x[o + j] = (x[o + j]! - mean[j]!) * inv[j]!;
     },
     run: (x, n) => decode<Prediction>(runtimeOutputs(x, n), n, undefined),
     runWithIds: (x, n) => decode<IdentifiedPrediction>(runtimeOutputs(x, n), n, predictionIds(n)),

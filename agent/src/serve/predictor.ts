@@ -156,6 +156,27 @@ export class Predictor {
     return outcomes as Outcome[];
   }
 
+  /**
+   * Rows that arrive as float32 already (the compact HTTP body): `x` holds n rows of raw feature
+   * values, finite (the caller checked), and is standardised in place. Returns the model's raw
+   * outputs, in `out` when the runtime takes it. Observers see the rows without predictions:
+   * no prediction ids are made, so feedback needs the JSON path.
+   */
+  predictValues(x: Float32Array, n: number, out?: Float32Array): { model: LoadedModel; outputs: Float32Array } {
+    const a = this.current;
+    if (!a) throw new NoModelError();
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      a.pipe.standardise(x, n);
+      const outputs = a.pipe.runtime.predict(x, n, out);
+      ok = true;
+      return { model: a.model, outputs };
+    } finally {
+      this.notify({ version: a.model.release.version, rows: n, latencyMs: performance.now() - t0, ok, inputs: x });
+    }
+  }
+
   private notify(s: Served): void {
     for (const fn of this.observers) fn(s);
   }

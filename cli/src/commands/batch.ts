@@ -2,6 +2,7 @@
  * `edgeml batch`: offline batch inference on the device. Ctrl-C (or SIGTERM) stops at the next
  * batch with a checkpoint; the same command with --resume carries on from there.
  */
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { runBatch, type BatchSummary, type DataFormat } from '@edgeml/agent';
 import { batchProgress } from '../output/batch-progress.js';
@@ -15,6 +16,7 @@ interface BatchCommandOptions {
   model?: string;
   onError: 'fail' | 'skip';
   batchSize: number;
+  workers?: number;
   resume?: boolean;
   inFormat?: DataFormat;
   outFormat?: DataFormat;
@@ -38,6 +40,8 @@ export async function batch(o: BatchCommandOptions): Promise<void> {
       model,
       onError: o.onError,
       batchSize: o.batchSize,
+      // Worker threads load the runtimes from this CLI's own registry module.
+      workers: { count: o.workers ?? availableParallelism(), runtimes: { module: new URL('../runtimes.js', import.meta.url).href, export: 'deviceRuntimes' } },
       signal: stop.signal,
       onProgress: progress.update,
       ...(o.resume ? { resume: true } : {}),

@@ -31,6 +31,8 @@ async function loadModelPath(path: string): Promise<BatchModel> {
   const { meta, artifact } = await readModelDir(dir);
   const loader = deviceRuntimes()[meta.format];
   if (!loader) throw userError('no-runtime', `no runtime in this build runs ${meta.format} artifacts`);
+  // A copy for worker threads, taken before a loader sees the bytes (a loader may reuse them).
+  const bytes = Uint8Array.from(artifact);
   // A model directory has no release version: its content hash identifies it in outputs.
-  return { name: basename(dir), version: `sha256:${meta.sha256.slice(0, 12)}`, sha256: meta.sha256, spec: meta.spec, runtime: await loader(artifact) };
+  return { name: basename(dir), version: `sha256:${meta.sha256.slice(0, 12)}`, sha256: meta.sha256, spec: meta.spec, runtime: await loader(artifact), artifact: { bytes, format: meta.format } };
 }

@@ -24,6 +24,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--model <path>', 'a model directory from edgeml train or quantize')
     .addOption(new Option('--on-error <mode>', 'bad rows: fail (stop, exit 1) or skip (report them in OUT.errors.jsonl)').choices(['fail', 'skip']).default('fail'))
     .option('--batch-size <n>', 'rows per runtime call', int('--batch-size'), 256)
+    .option('--workers <n>', 'threads running the model, each on a share of the file (default: the number of cores)', int('--workers'))
     .option('--resume', 'continue an interrupted run (OUT.progress.json) instead of starting over')
     .addOption(new Option('--in-format <format>', 'input format when the file name does not say').choices(['csv', 'jsonl']))
     .addOption(new Option('--out-format <format>', 'output format when the file name does not say').choices(['csv', 'jsonl']))

@@ -110,6 +110,7 @@ describe('edgeml batch', () => {
     expect(outRows.map((o) => [o.line, o.input.id, o.prediction])).toEqual(rows.map((r, i) => [i + 1, i, r[4]]));
   });
 
+  // Three passes over 1M rows (reference, killed run, resume): minutes on a loaded 2-core machine.
   it('resumes a run killed with SIGKILL without redoing finished rows, ending equal to an uninterrupted run', async () => {
     const rows = await irisRows();
     // Large enough that the run is still going when its first checkpoint appears, even when fast.
@@ -150,7 +151,7 @@ describe('edgeml batch', () => {
     expect(ids.every((id, i) => id === i)).toBe(true);
     expect(got === (await readFile(reference, 'utf8'))).toBe(true);
     expect(await stat(progress).catch(() => null)).toBeNull();
-  });
+  }, 300_000);
 
   it('refuses an unknown input format and a missing model source with exit 2', async () => {
     const txt = join(dir, 'rows.txt');

@@ -13,6 +13,7 @@ import { Predictor, Reporter, startApi } from '@edgeml/agent';
 import { silentLogger } from '@edgeml/core';
 import { createTfliteRuntime } from '@edgeml/tflite';
 import { deviceModel, RUNTIME_LABEL } from '../device.js';
+import { measureHttpBatch } from './http-batch.js';
 import { benchInputs } from '../rounds.js';
 import type { BenchContext, Section, SectionResult, Table } from '../section.js';
 import { pairedDifference, pairedRatio, quantile, summarize, timeRound, type Target } from '../stats.js';
@@ -125,6 +126,8 @@ export const httpSection: Section = {
       }
     }
 
+    const batched = await measureHttpBatch(ctx, dm);
+
     const table: Table = {
       title: `one row per call; median (p25-p75) of ${ctx.rounds} rounds`,
       columns: [
@@ -142,8 +145,9 @@ export const httpSection: Section = {
     };
     offline.removeAllListeners();
     return {
-      tables: [table],
+      tables: [table, batched.table],
       ratios: [
+        ...batched.ratios,
         pairedDifference('HTTP predict p50 above the raw runtime call p50', { label: 'HTTP p50', values: fig.httpP50 }, { label: 'raw runtime p50', values: fig.rawP50 }, 'ms', OVERHEAD_TARGET),
         pairedRatio('HTTP predict p50 vs raw runtime p50', { label: 'HTTP p50', values: fig.httpP50 }, { label: 'raw runtime p50', values: fig.rawP50 }),
         pairedDifference('telemetry journal: p50 added per request', { label: 'journaled p50', values: tel.journalP50 }, { label: 'in-memory p50', values: tel.memoryP50 }, 'ms'),
@@ -154,8 +158,9 @@ export const httpSection: Section = {
         'server: startApi as the agent runs it (adaptive batching and process metrics on, no token) on 127.0.0.1; client: node:http with a keep-alive Agent (one socket), one request at a time, in the same process as the server, so the client\'s own work (serialising, parsing the answer) is inside the figure: an upper bound on what the API adds',
         'telemetry rows: the agent\'s Reporter observes the predictor (window statistics, feedback memory), its MQTT client never connected; "in memory" saves the window every 5 s only (a kill loses up to 5 s of counts), "journaled" appends one record per event-loop pass before the answer (no fsync)',
         `each round starts a fresh server and connection, runs 200 unrecorded requests, then times requests for ${ctx.roundMs} ms; the raw figure is the runtime's per-call p50 in the same round; one unrecorded warm-up round`,
+        ...batched.notes,
       ],
-      details: { rounds: fig },
+      details: { rounds: fig, ...batched.details },
     };
   },
 };

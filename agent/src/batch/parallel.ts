@@ -1,0 +1,270 @@
+/**
+ * Batch inference on several cores: worker threads each decode a block of the input, run their
+ * own interpreter over its rows and encode the output (model-worker.ts); this thread reads the
+ * file in blocks cut at record boundaries (split.ts), hands them out, and writes the answers in
+ * input order, so the output is the same bytes whatever the number of workers. At most two
+ * blocks per worker are in flight: memory is a few blocks, whatever the file size.
+ *
+ * Checkpoints fall at block boundaries and record the input offset of the next record, so a
+ * resumed run seeks there. A run stopped by its signal finishes the blocks in flight first.
+ */
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { checkFailed } from '@edgeml/core';
+import { removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { fromWire, type WireError } from './codec.js';
+import { codecCall, openAt, writeAll } from './files.js';
+import type { DataFormat } from './formats.js';
+import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
+import { BlockReader, type Block } from './split.js';
+import type { BatchModel, BatchOptions, BatchSummary } from './runner.js';
+
+export const MODEL_WORKER_URL = new URL('./model-worker.js', import.meta.url);
+
+/** Input is read in blocks of this size; a block is the unit a worker decodes, runs and encodes. */
+const BLOCK_BYTES = 1 << 20;
+const IN_FLIGHT_PER_WORKER = 2;
+
+export interface ParallelRun {
+  input: string;
+  output: string;
+  errFile: string;
+  inFormat: DataFormat;
+  outFormat: DataFormat;
+  size: number;
+  mtimeMs: number;
+  batchSize: number;
+  model: BatchModel;
+  previous: Checkpoint | undefined;
+  workers: number;
+  setup: WorkerSetup;
+}
+
+type Ok = BlockReply & { ok: true };
+
+export async function runParallel(o: BatchOptions, r: ParallelRun, started: number): Promise<BatchSummary> {
+  const { previous, model } = r;
+  const pool = await startPool(r.workers, r.setup);
+  const inFh = await open(r.input, 'r');
+  let outFh: FileHandle | undefined;
+  let errFh: FileHandle | undefined;
+  const resumeAt = previous?.resumeAt;
+  let columns = resumeAt?.columns;
+  const skip = previous?.records ?? 0;
+  let records = skip;
+  let predicted = previous?.predicted ?? 0;
+  let bad = previous?.bad ?? 0;
+  let outBytes = previous?.output.bytes ?? 0;
+  let errBytes = previous?.errors.bytes ?? 0;
+  const firstErrors: { line: number; error: string }[] = [];
+  const every = { rows: o.checkpointRows ?? 65_536, ms: o.checkpointMs ?? 2_000 };
+  let sinceCheckpoint = 0;
+  let lastCheckpoint = performance.now();
+  let interrupted = false;
+
+  const checkpoint = async (at: Checkpoint['resumeAt'], counts: { records: number; predicted: number; bad: number; outBytes: number; errBytes: number }) => {
+    await outFh?.sync();
+    await errFh?.sync();
+    const c: Checkpoint = {
+      schema: 1,
+      input: { path: r.input, size: r.size, mtimeMs: r.mtimeMs, format: r.inFormat },
+      output: { format: r.outFormat, bytes: counts.outBytes },
+      errors: { bytes: counts.errBytes },
+      model: { name: model.name, version: model.version, sha256: model.sha256 },
+      records: counts.records,
+      predicted: counts.predicted,
+      bad: counts.bad,
+      updatedAt: new Date().toISOString(),
+    };
+    if (at) c.resumeAt = at;
+    await writeCheckpoint(r.output, c);
+    sinceCheckpoint = 0;
+    lastCheckpoint = performance.now();
+  };
+
+  try {
+    if (previous) {
+      outFh = await openAt(r.output, previous.output.bytes);
+      if (errBytes > 0) errFh = await openAt(r.errFile, errBytes);
+      else await rm(r.errFile, { force: true });
+    }
+    const reader = new BlockReader(inFh, r.inFormat, BLOCK_BYTES, resumeAt ?? { offset: 0, lines: 0 });
+    const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
+    const max = r.workers * IN_FLIGHT_PER_WORKER;
+    // Blocks that could not be cut at a record boundary go in order to one worker.
+    let inOrder: number | undefined;
+    let reading = true;
+    let seq = 0;
+    for (;;) {
+      // Until the header is read, one block at a time to worker 0, whose decoder reads it.
+      while (reading && inFlight.length < max && (columns !== undefined || inFlight.length === 0)) {
+        if (o.signal?.aborted) {
+          reading = false;
+          break;
+        }
+        const block = await reader.next();
+        if (!block) {
+          reading = false;
+          break;
+        }
+        if (block.last) reading = false;
+        const req: BlockRequest = { seq: seq++, bytes: block.bytes, last: block.last };
+        let w: number;
+        if (columns === undefined) {
+          w = 0;
+          if (req.seq === 0) req.lineBase = block.lineBase;
+        } else if (!block.cut && inOrder !== undefined) w = inOrder;
+        else {
+          w = pool.leastBusy();
+          req.lineBase = block.lineBase;
+          req.columns = columns;
+          if (!block.cut) inOrder = w;
+        }
+        inFlight.push({ block, reply: quiet(pool.send(w, req)) });
+      }
+      const next = inFlight.shift();
+      if (!next) break;
+      const { block } = next;
+      const a = await codecCall(next.reply);
+      if (a.columns && columns === undefined) columns = a.columns;
+      if (a.header !== undefined && !outFh) {
+        await mkdir(dirname(r.output), { recursive: true });
+        outFh = await openAt(r.output, undefined);
+        outBytes = await writeAll(outFh, a.header, 0);
+        await rm(r.errFile, { force: true });
+      }
+      const before = { records, predicted, bad, outBytes, errBytes };
+      if (a.out.length) {
+        if (!outFh) throw new Error('rows to write before the input header was read');
+        outBytes += await writeAll(outFh, a.out, outBytes);
+      }
+      if (a.errText) {
+        errFh ??= await open(r.errFile, 'w');
+        errBytes += await writeAll(errFh, a.errText, errBytes);
+      }
+      records += a.records;
+      predicted += a.predicted;
+      bad += a.badCount;
+      for (const e of a.bad) if (firstErrors.length < 20) firstErrors.push(e);
+      sinceCheckpoint += a.predicted;
+      o.onProgress?.({ records, predicted, bad, bytesRead: block.end, totalBytes: r.size });
+      const after = columns && block.cut ? { offset: block.end, lines: block.lineBase + block.lineCount, columns } : undefined;
+      if (a.fatal) {
+        // The good rows before the bad record are written; a resume (say, with skip) reads the
+        // block again from its start, truncating what was written after that.
+        if (block.cut && columns) await checkpoint({ offset: block.offset, lines: block.lineBase, columns }, before);
+        else await checkpoint(undefined, { records, predicted, bad, outBytes, errBytes });
+        throw checkFailed('bad-row', `${r.input}:${a.fatal.line}: ${a.fatal.error}`);
+      }
+      if (o.signal?.aborted) {
+        reading = false;
+        interrupted = true;
+      }
+      if (outFh && (interrupted ? inFlight.length === 0 : sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
+        if (!block.last || interrupted) await checkpoint(after, { records, predicted, bad, outBytes, errBytes });
+      }
+    }
+    if (!interrupted) {
+      await outFh?.sync();
+      await errFh?.sync();
+      await removeCheckpoint(r.output);
+    }
+  } finally {
+    await pool.close();
+    await inFh.close();
+    await outFh?.close();
+    await errFh?.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    input: r.input,
+    output: r.output,
+    errorsFile: bad > 0 ? r.errFile : null,
+    model: { name: model.name, version: model.version },
+    records,
+    predicted,
+    bad,
+    resumedFrom: skip,
+    seconds,
+    rowsPerSecond: (records - skip) / Math.max(seconds, 1e-9),
+    errors: firstErrors,
+    interrupted,
+  };
+}
+
+/** Replies nobody awaits (a run that failed early) must not surface as unhandled rejections. */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+interface Pool {
+  send(w: number, req: BlockRequest): Promise<Ok>;
+  leastBusy(): number;
+  close(): Promise<void>;
+}
+
+/** Workers that have loaded their interpreter; a worker that fails fails every call after. */
+async function startPool(n: number, setup: WorkerSetup): Promise<Pool> {
+  const members = Array.from({ length: n }, () => {
+    const worker = new Worker(MODEL_WORKER_URL, { workerData: setup });
+    const pending: { resolve: (v: Ok) => void; reject: (e: Error) => void }[] = [];
+    let failed: Error | undefined;
+    let onReady: { resolve: () => void; reject: (e: Error) => void } | undefined;
+    const ready = new Promise<void>((resolve, reject) => (onReady = { resolve, reject }));
+    const fail = (e: Error) => {
+      failed ??= e;
+      onReady?.reject(e);
+      for (const p of pending.splice(0)) p.reject(e);
+    };
+    worker.on('message', (m: BlockReply | { ready: boolean; error?: WireError }) => {
+      if ('ready' in m) {
+        if (m.ready) onReady?.resolve();
+        else fail(fromWire(m.error!));
+        return;
+      }
+      const p = pending.shift();
+      if (!p) return;
+      if (m.ok) p.resolve(m);
+      else p.reject(fromWire(m.error));
+    });
+    worker.on('error', (e) => fail(e));
+    worker.on('exit', (code) => fail(new Error(`a batch worker exited (code ${code})`)));
+    return {
+      worker,
+      ready,
+      pending,
+      send: (req: BlockRequest) =>
+        new Promise<Ok>((resolve, reject) => {
+          if (failed) return reject(failed);
+          pending.push({ resolve, reject });
+          worker.postMessage(req, [req.bytes.buffer as ArrayBuffer]);
+        }),
+    };
+  });
+  const close = async () => {
+    await Promise.all(members.map((m) => m.worker.terminate()));
+  };
+  try {
+    await Promise.all(members.map((m) => m.ready));
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  let turn = 0;
+  return {
+    send: (w, req) => members[w]!.send(req),
+    // Ties go round the workers, so equal blocks spread evenly.
+    leastBusy: () => {
+      let best = -1;
+      for (let k = 0; k < n; k++) {
+        const i = (turn + k) % n;
+        if (best < 0 || members[i]!.pending.length < members[best]!.pending.length) best = i;
+      }
+      turn = (best + 1) % n;
+      return best;
+    },
+    close,
+  };
+}
