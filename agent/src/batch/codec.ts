@@ -265,7 +265,7 @@ function workerCodec(o: CodecOptions): CodecClient {
 }
 
 /** The decoder for a file: one choice for the single-thread codec and every batch worker. */
-export async function createDecoder(o: CodecOptions): Promise<LineDecoder> {
+export async function createDecoder(o: DecoderOptions & { inFormat: DataFormat }): Promise<LineDecoder> {
   // JSON lines need the model's input checks; CSV needs nothing heavy unless columns are encoded.
   if (o.inFormat !== 'csv') return new (await import('./decode-jsonl.js')).JsonlDecoder(o);
   if (o.spec.preprocessing.columns) return new (await import('./decode-columns.js')).ColumnsCsvDecoder(o);

@@ -185,6 +185,9 @@ export const migrations: { id: number; name: string; sql: string }[] = [
       ALTER TABLE devices ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
       CREATE INDEX devices_changed ON devices (change_seq);
       ALTER TABLE rollouts ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
     id: 40,
     name: 'retraining runs and the lineage of every version; feedback by model and time',
     sql: `
