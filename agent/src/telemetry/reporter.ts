@@ -67,6 +67,7 @@ export class Reporter {
   private served = 0;
   private servedAtSnapshot = 0;
   private stopObserving: (() => void) | undefined;
+  private stopFlushing: (() => void) | undefined;
   /** The last period's figures, for the retained status. */
   lastP95Ms: number | null = null;
   lastRequests = 0;
@@ -99,6 +100,7 @@ export class Reporter {
       r.outbox.flush(o.client).catch((e: unknown) => o.log.warn('outbox flush failed', { error: errorMessage(e) }));
     };
     o.client.on('connect', flush);
+    r.stopFlushing = () => o.client.off('connect', flush);
     if (o.client.connected) flush();
     return r;
   }
@@ -257,6 +259,7 @@ export class Reporter {
     clearInterval(this.timer);
     clearInterval(this.snapshotTimer);
     this.stopObserving?.();
+    this.stopFlushing?.();
     this.commit();
     if (this.window.empty) return this.journal.close();
     try {
