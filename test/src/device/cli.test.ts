@@ -110,11 +110,12 @@ describe('edgeml batch', () => {
     expect(outRows.map((o) => [o.line, o.input.id, o.prediction])).toEqual(rows.map((r, i) => [i + 1, i, r[4]]));
   });
 
-  // Three passes over 1M rows (reference, killed run, resume): minutes on a loaded 2-core machine.
+  // Three passes over the file (reference, killed run, resume): a minute or more on a loaded 2-core machine.
   it('resumes a run killed with SIGKILL without redoing finished rows, ending equal to an uninterrupted run', async () => {
     const rows = await irisRows();
-    // Large enough that the run is still going when its first checkpoint appears, even when fast.
-    const n = 1_000_000;
+    // Large enough that the run is still going when its first checkpoint appears, even when fast:
+    // with workers the first checkpoint follows the first 1 MiB block (~48k rows), and ~6 more remain.
+    const n = 300_000;
     const lines = [`id,${features.join(',')}`];
     for (let i = 0; i < n; i++) lines.push(`${i},${rows[i % rows.length]!.slice(0, 4).join(',')}`);
     const input = join(dir, 'big.csv');
