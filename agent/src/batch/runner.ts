@@ -1,10 +1,12 @@
 /**
  * Offline batch inference: streams an input file through the model in runtime batches and
- * streams the predictions out. This thread runs the model; reading, parsing, formatting and
- * writing run beside it in the codec (a worker thread when there is a core to spare, see
- * codec.ts). Memory holds a few blocks of input and output, whatever the file size. Bad records
- * are reported with their line (skipped, or the run stops); the run can be interrupted at any
- * instant and resumed from its last checkpoint without redoing finished records.
+ * streams the predictions out. With `workers` (what `edgeml batch` passes), worker threads each
+ * decode, run and encode whole blocks of the file (parallel.ts). Without, this thread runs the
+ * model while reading, parsing, formatting and writing run beside it in the codec (a worker
+ * thread when there is a core to spare, see codec.ts). Memory holds a few blocks of input and
+ * output, whatever the file size. Bad records are reported with their line (skipped, or the run
+ * stops); the run can be interrupted at any instant and resumed from its last checkpoint
+ * without redoing finished records.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';

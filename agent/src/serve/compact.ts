@@ -38,7 +38,7 @@ export class CompactReader {
 
   constructor(private readonly limit: number) {}
 
-  /** The rows of a body whose headers have been checked against a model of `width` features. */
+  /** Check a compact request's headers against a model of `width` features, before its body is read. */
   header(req: IncomingMessage, width: number): void {
     const given = req.headers[FEATURES_HEADER];
     if (given === undefined) throw new CompactError(400, 'missing-feature-count', `a ${COMPACT_TYPE} body needs the ${FEATURES_HEADER} header: the number of float32 values per row`);
