@@ -16,6 +16,6 @@ export { enrollDevice, type EnrollOptions } from './enroll.js';
 export { runAgentCli } from './cli/main.js';
 export { predict, type PredictOptions, type PredictModelLoader } from './cli/predict.js';
 export { installService, renderUnit, type ServiceLauncher, type UnitOptions } from './cli/service.js';
-export { formatBatchSummary } from './cli/commands.js';
+export { enrollCommand, formatBatchSummary, type EnrollFlags } from './cli/commands.js';
 export { agentRuntimes } from './cli/runtimes.js';
 export { AGENT_NODE_FLAGS } from './cli/node-flags.js';

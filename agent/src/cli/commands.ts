@@ -3,6 +3,7 @@
  * row, batch a file, write a systemd unit. Only the agent and the runtime package are loaded:
  * no hub, no trainer.
  */
+import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { createLogger, loadAgentConfig, userError } from '@edgeml/core';
 import { startAgent } from '../agent.js';
@@ -79,6 +80,7 @@ export interface BatchFlags {
   resume?: boolean;
   inFormat?: DataFormat;
   outFormat?: DataFormat;
+  workers?: number;
   json?: boolean;
 }
 
@@ -96,6 +98,8 @@ export async function batchCommand(o: BatchFlags): Promise<void> {
       model,
       onError: o.onError,
       batchSize: o.batchSize,
+      // Each worker thread loads the interpreter from this package's own registry module.
+      workers: { count: o.workers ?? availableParallelism(), runtimes: { module: new URL('./runtimes.js', import.meta.url).href, export: 'agentBatchRuntimes' } },
       signal: stop.signal,
       ...(o.resume ? { resume: true } : {}),
       ...(o.inFormat ? { inputFormat: o.inFormat } : {}),

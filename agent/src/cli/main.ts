@@ -69,6 +69,7 @@ const commands: Record<string, Subcommand> = {
       'agent-dir': { help: "the agent's data directory", required: true },
       'on-error': { help: 'bad rows: fail (stop, exit 1) or skip (report them in OUT.errors.jsonl)', default: 'fail', choices: ['fail', 'skip'] },
       'batch-size': { help: 'rows per runtime call', kind: 'int', default: 256 },
+      workers: { help: 'worker threads, each with its own interpreter (default: the number of cores; 1 on a device short of memory)', kind: 'int' },
       resume: { help: 'continue an interrupted run (OUT.progress.json) instead of starting over', kind: 'boolean' },
       'in-format': { help: 'input format when the file name does not say', choices: ['csv', 'jsonl'] },
       'out-format': { help: 'output format when the file name does not say', choices: ['csv', 'jsonl'] },

@@ -43,3 +43,6 @@ export function agentRuntimes(use: 'serve' | 'batch' = 'serve'): RuntimeRegistry
     'tfjs-float16': tfjsLoader('tfjs-float16'),
   };
 }
+
+/** The batch registry by a name a worker thread can import (batch/model-worker.ts calls it with no arguments). */
+export const agentBatchRuntimes = (): RuntimeRegistry => agentRuntimes('batch');

@@ -88,15 +88,7 @@ export class TelemetryWindow {
   /** The figures since the last cut, leaving the window open (for a periodic snapshot). */
   peek(now = new Date()): WindowFigures {
     return {
-      version: this.version,
-      from: this.from.toISOString(),
-      to: now.toISOString(),
-      requests: this.requests,
-      rows: this.rows,
-      errors: this.errors,
-      rejected: this.rejected,
-      latencyBuckets: [...this.latency],
-      predictions: { ...this.predictions },
+      ...this.counts(now),
       features: this.features.map((s) => ({ ...s, histogram: [...s.histogram], min: s.count ? s.min : 0, max: s.count ? s.max : 0 })),
     };
   }

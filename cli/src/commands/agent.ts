@@ -1,6 +1,5 @@
 import { createLogger, loadAgentConfig } from '@edgeml/core';
-import { agentRuntimes, enrollDevice, startAgent } from '@edgeml/agent';
-import { resolve } from 'node:path';
+import { agentRuntimes, enrollCommand, startAgent, type EnrollFlags } from '@edgeml/agent';
 import { untilSignal } from './signals.js';
 
 export async function agentStart(o: { config: string }): Promise<void> {
@@ -14,19 +13,7 @@ export async function agentStart(o: { config: string }): Promise<void> {
   await agent.close();
 }
 
-export async function agentEnroll(o: { hub: string; token: string; deviceId: string; model: string; channel: string; dataDir: string; config: string; brokerCa?: string; ca?: string; rootFingerprint?: string; apiPort: number }): Promise<void> {
-  const config = await enrollDevice({
-    hubUrl: o.hub,
-    token: o.token,
-    deviceId: o.deviceId,
-    model: o.model,
-    channel: o.channel,
-    dataDir: o.dataDir,
-    configPath: o.config,
-    api: { port: o.apiPort },
-    ...(o.brokerCa ? { brokerCa: o.brokerCa } : {}),
-    ...(o.ca ? { hubCa: o.ca } : {}),
-    ...(o.rootFingerprint ? { rootFingerprint: o.rootFingerprint } : {}),
-  });
-  process.stdout.write(`enrolled ${config.deviceId} for ${config.model}/${config.channel}; broker ${config.broker.url}; wrote ${resolve(o.config)} (mode 0600)\nstart it with: edgeml agent start --config ${resolve(o.config)}\n`);
+/** The device package's enrol command, with this CLI's own start command in its hint. */
+export function agentEnroll(o: EnrollFlags): Promise<void> {
+  return enrollCommand(o, 'edgeml agent');
 }

@@ -3,8 +3,7 @@
  * batch with a checkpoint; the same command with --resume carries on from there.
  */
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
-import { runBatch, type BatchSummary, type DataFormat } from '@edgeml/agent';
+import { formatBatchSummary, runBatch, type BatchSummary, type DataFormat } from '@edgeml/agent';
 import { batchProgress } from '../output/batch-progress.js';
 import { loadDeviceModel } from './device-model.js';
 import { printJson } from './options.js';
@@ -57,24 +56,9 @@ export async function batch(o: BatchCommandOptions): Promise<void> {
     model.runtime.dispose();
   }
   if (o.json) printJson(summary);
-  else process.stdout.write(report(summary));
+  else process.stdout.write(formatBatchSummary(summary));
   if (summary.interrupted) {
     if (!o.json) process.stderr.write(`edgeml: interrupted after ${summary.records} rows; run the same command with --resume to continue\n`);
     process.exitCode = 130;
   }
-}
-
-function report(s: BatchSummary): string {
-  const lines = [
-    `${s.interrupted ? 'interrupted' : 'done'}: ${s.predicted} rows predicted, ${s.bad} bad, of ${s.records} read` +
-      (s.resumedFrom ? ` (resumed after ${s.resumedFrom})` : '') +
-      ` in ${s.seconds.toFixed(2)} s (${Math.round(s.rowsPerSecond)} rows/s)`,
-    `model ${s.model.name}, version ${s.model.version}`,
-    `wrote ${s.output}`,
-  ];
-  if (s.bad) {
-    lines.push(`bad rows (first ${Math.min(s.errors.length, 10)} of ${s.bad}; all in ${basename(s.errorsFile!)}):`);
-    for (const e of s.errors.slice(0, 10)) lines.push(`  line ${e.line}: ${e.error}`);
-  }
-  return lines.join('\n') + '\n';
 }

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { LATENCY_BUCKETS_MS, type DriftReference } from '@edgeml/core';
+import { LATENCY_BUCKETS_MS, quantileFromBuckets, type DriftReference } from '@edgeml/core';
 import { psi } from '@edgeml/ml';
 
 export const SeriesQuerySchema = z.object({
@@ -37,25 +37,6 @@ export interface Series {
 
 /** Telemetry records one chart reads at most, newest first: a bounded cost whatever is stored. */
 export const SERIES_MAX_RECORDS = 20_000;
-
-/** Per-row latency at quantile q from histogram counts, interpolated inside its bucket. */
-export function quantileFromBuckets(buckets: readonly number[], q: number): number | null {
-  const total = buckets.reduce((a, b) => a + b, 0);
-  if (total === 0) return null;
-  const rank = q * total;
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    const n = buckets[i]!;
-    if (n > 0 && seen + n >= rank) {
-      const upper = LATENCY_BUCKETS_MS[i];
-      const lower = i === 0 ? 0 : LATENCY_BUCKETS_MS[i - 1]!;
-      if (upper === undefined) return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]!;
-      return lower + ((rank - seen) / n) * (upper - lower);
-    }
-    seen += n;
-  }
-  return null;
-}
 
 interface Acc {
   latency: number[];

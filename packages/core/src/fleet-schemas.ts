@@ -36,14 +36,14 @@ export const DEVICE_LIMITS = {
 export const LATENCY_BUCKETS_MS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] as const;
 
 /**
- * Per-row p95 latency from LATENCY_BUCKETS_MS counts, interpolated linearly inside the bucket
- * that holds the 95th percentile: reporting the bucket's upper edge would make a 2 ms limit
- * refuse anything past 1 ms. The open last bucket has no upper edge: its lower one is reported.
+ * Per-row latency at quantile `q` from LATENCY_BUCKETS_MS counts, interpolated linearly inside
+ * the bucket that holds it: reporting the bucket's upper edge would make a 2 ms limit refuse
+ * anything past 1 ms. The open last bucket has no upper edge: its lower one is reported.
  */
-export function p95FromBuckets(buckets: readonly number[]): number | null {
+export function quantileFromBuckets(buckets: readonly number[], q: number): number | null {
   const total = buckets.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
-  const rank = 0.95 * total;
+  const rank = q * total;
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
     const n = buckets[i]!;
@@ -57,6 +57,8 @@ export function p95FromBuckets(buckets: readonly number[]): number | null {
   }
   return null;
 }
+
+export const p95FromBuckets = (buckets: readonly number[]): number | null => quantileFromBuckets(buckets, 0.95);
 
 export const FeatureStatsSchema = z.object({
   count,

@@ -112,6 +112,17 @@ describe('the packed agent, installed by npm', () => {
 
     child.kill('SIGKILL');
 
+    // Offline batch over the installed model with two worker threads, no network: every row answered, in order.
+    const rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
+    const input = join(dir, 'rows.csv');
+    await writeFile(input, [candidate.training.spec.features.join(','), ...Array.from({ length: 600 }, (_, i) => rows[i % 3]!.join(','))].join('\n') + '\n');
+    const output = join(dir, 'out.jsonl');
+    const batch = await agentCli(['batch', '--in', input, '--out', output, '--agent-dir', join(dir, 'agent-data'), '--workers', '2', '--json']);
+    expect(batch.code, batch.stderr).toBe(0);
+    const answers = (await readFile(output, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { prediction: string });
+    expect(answers).toHaveLength(600);
+    for (let i = 3; i < 600; i++) expect(answers[i]!.prediction).toBe(answers[i % 3]!.prediction);
+
     // The unit systemd runs starts the installed launcher with the agent's V8 flags, as its shebang does.
     const unitFile = join(dir, 'edgeml-agent.service');
     const unit = await agentCli(['install-service', '--config', config, '--user', 'edgeml', '--out', unitFile]);
