@@ -359,6 +359,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           },
           artifactPath: async (sha) => ((await store.has(sha)) ? store.pathOf(sha) : undefined),
           store,
+          events,
           }),
         ),
       });

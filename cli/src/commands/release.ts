@@ -157,7 +157,12 @@ export async function release(o: ReleaseFlags): Promise<void> {
   const report = await measureAgainstGates(out, join(out, MODEL_FILES.test), limits, 2000);
   if (!report.pass) {
     await finish({ model: config.model, outcome: 'gate-failed', version: null, sha256: null, format: built.format, fingerprint, figures: built.figures, gates: report.gates, rollout: null, durationMs: Date.now() - started, ...(built.quantization ? { quantization: built.quantization } : {}) });
-    throw checkFailed('gate-failed', report.gates.filter((g) => !g.pass).map((g) => g.message).join('; '));
+    const failed = report.gates.filter((g) => !g.pass);
+    // The team hears of it where the hub sends its events (webhooks, the dashboard), not only in this CI log.
+    await hubRequest(hub, 'POST', '/v1/releases/gate-failed', { model: config.model, fingerprint, gates: failed.map(({ gate, measured, limit, message }) => ({ gate, measured, limit, message })) }).catch((e: unknown) => {
+      process.stderr.write(`edgeml: the hub was not told of the failed gate: ${(e as Error).message}\n`);
+    });
+    throw checkFailed('gate-failed', failed.map((g) => g.message).join('; '));
   }
   const { artifact, ...input } = built.input;
   const res = await hubRequest<{ duplicate: boolean; version: { version: number; sha256: string }; rollout: { id: number; state: string } | null }>(hub, 'POST', '/v1/releases', {

@@ -8,11 +8,13 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ArtifactFormatSchema, BudgetsSchema, DriftReferenceSchema, ModelSpecSchema, ReleaseSchema, describeZodError, isEdgemlError, type Logger } from '@edgeml/core';
+import type { HubEvents } from '../events/bus.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { Registry, VersionRecord } from '../registry/registry.js';
 import type { Rollout } from '../registry/rollout-store.js';
 import type { PublishInput, PublishOptions } from '../release/publisher.js';
 import { readReleaseBody } from '../release/upload.js';
+import { callerOf } from '../security/api-auth.js';
 import { readJson, send } from '../security/http.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 
@@ -51,8 +53,20 @@ export interface HubOps {
   artifactPath(sha256: string): Promise<string | undefined>;
   /** Where a release request's artifact is decoded to as it arrives. */
   store: ArtifactStore;
+  /** Where a gate failure CI reports is told to the team (webhooks, the dashboard). */
+  events?: HubEvents;
   log?: Logger;
 }
+
+/** What `edgeml release` reports when a gate refused a candidate: bounded, never trusted further. */
+const GateFailureSchema = z.object({
+  model: name,
+  fingerprint: z.string().max(128).optional(),
+  gates: z
+    .array(z.object({ gate: z.string().max(64), measured: z.number().nullable(), limit: z.number(), message: z.string().max(300) }))
+    .min(1)
+    .max(32),
+});
 
 /** Artifacts are public: they are signed, and devices fetch them with nothing but the URL. */
 async function serveArtifact(ops: HubOps, req: IncomingMessage, res: ServerResponse, sha: string): Promise<void> {
@@ -120,8 +134,19 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
     // A retry after a hub that died mid-publish gets the version and the rollout it started.
     if (existing) return send(res, 200, { duplicate: true, version: versionView(existing), rollout: registry.rollouts.list(existing.model).find((r) => r.version === existing.version) ?? null });
     const { artifact: _blank, fingerprint, rollout, ...rest } = body;
-    const { rec, rollout: started } = await ops.release({ ...rest, artifact: upload.artifact }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}) });
+    const { rec, rollout: started } = await ops.release({ ...rest, artifact: upload.artifact }, { ...(rollout !== undefined ? { rollout } : {}), ...(fingerprint ? { fingerprint } : {}), by: callerOf(req) });
     return send(res, 201, { duplicate: false, version: versionView(rec), rollout: started ?? null });
+  }
+  if (req.method === 'POST' && path === '/v1/releases/gate-failed') {
+    const body = GateFailureSchema.parse(await readJson(req));
+    const by = callerOf(req);
+    ops.events?.emit({
+      type: 'gate.failed',
+      summary: `${body.model}: a release candidate failed ${body.gates.map((g) => g.gate).join(', ')} in CI (${by})`,
+      model: body.model,
+      data: { stage: 'release', by, fingerprint: body.fingerprint ?? null, gates: body.gates },
+    });
+    return send(res, 202, { reported: true });
   }
   if (req.method === 'POST' && path === '/v1/rollouts') {
     const body = z.object({ model: z.string(), version: z.number().int(), plan: z.unknown().optional() }).parse(await readJson(req));
@@ -140,7 +165,14 @@ async function route(ops: HubOps, req: IncomingMessage, res: ServerResponse, pat
   const feedback = /^\/v1\/models\/([^/]+)\/feedback$/.exec(path);
   if (req.method === 'GET' && feedback) return send(res, 200, registry.fleet.labelledRows(decodeURIComponent(feedback[1]!)));
   const versions = /^\/v1\/models\/([^/]+)\/versions$/.exec(path);
-  if (req.method === 'GET' && versions) return send(res, 200, registry.listVersions(decodeURIComponent(versions[1]!)).map(versionView));
+  if (req.method === 'GET' && versions) {
+    const model = decodeURIComponent(versions[1]!);
+    // Each version with where it came from: a release (and who published it) or a retraining run.
+    return send(res, 200, registry.listVersions(model).map((v) => {
+      const l = registry.lineage.lineage(model, v.version);
+      return { ...versionView(v), origin: l ? { trigger: l.trigger, parentVersion: l.parentVersion, runId: l.runId } : null };
+    }));
+  }
   if (req.method === 'GET' && path === '/v1/fleet') return send(res, 200, ops.fleet());
   send(res, 404, { error: `no route ${req.method} ${path}` });
 }

@@ -30,6 +30,8 @@ export interface PublishOptions {
   rollout?: unknown;
   /** Where the version came from; without it, a hand release naming the version it replaces. */
   lineage?: Omit<Lineage, 'model' | 'version' | 'createdAt'>;
+  /** Who asked for it (an API token's public id), recorded in a hand release's lineage. */
+  by?: string;
   /** Runs inside the publish transaction, after the version is added (a retraining run records its outcome). */
   inTransaction?: (rec: VersionRecord) => void;
 }
@@ -106,7 +108,7 @@ export class Publisher {
       registry.lineage.addLineage({
         model: added.model,
         version: added.version,
-        ...(o.lineage ?? { runId: null, parentVersion: parent, trigger: { reason: 'release' }, baseSha256: null, feedbackSha256: null, config: null, edgemlVersion: EDGEML_VERSION, metrics: added.metrics, gates: [], challenge: null }),
+        ...(o.lineage ?? { runId: null, parentVersion: parent, trigger: { reason: 'release', ...(o.by ? { summary: `published over the API by ${o.by}` } : {}) }, baseSha256: null, feedbackSha256: null, config: null, edgemlVersion: EDGEML_VERSION, metrics: added.metrics, gates: [], challenge: null }),
       });
       o.inTransaction?.(added);
       const superseded = stage ? [] : registry.desired.setChannel(added.model, added.channel, 'release', envelope);

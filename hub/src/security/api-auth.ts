@@ -29,6 +29,8 @@ export function actionOf(method: string, path: string): ApiAction {
   }
   if (method === 'POST') {
     if (path === '/v1/releases') return 'publish';
+    // What CI found wrong with a release it did not publish: said by whoever may publish.
+    if (path === '/v1/releases/gate-failed') return 'publish';
     // A retrain may end in a release: the same right as publishing one.
     if (/^\/v1\/models\/[^/]+\/retrain$/.test(path)) return 'publish';
     if (path === '/v1/rollouts') return 'start-rollout';
@@ -55,6 +57,16 @@ export interface ApiAuthDeps {
   adminSecret: string;
   tokens: TokenStore;
   now?: () => Date;
+}
+
+/**
+ * Who made an authorised request, as the registry records it: an API token's public id (never
+ * its secret), or the hub's own admin secret.
+ */
+export function callerOf(req: IncomingMessage): string {
+  const header = req.headers.authorization ?? '';
+  const bearer = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  return (bearer.includes('.') ? apiTokenId(bearer) : undefined) ?? 'the admin secret';
 }
 
 /** The kind of a bearer token, or undefined when it is unknown, revoked or expired. */

@@ -4,6 +4,14 @@ import { when, type Version } from './types.js';
 
 const figure = (v: unknown): string => (typeof v === 'number' ? (Math.abs(v) < 10 ? v.toFixed(4) : v.toFixed(1)) : typeof v === 'string' ? v : JSON.stringify(v));
 
+/** Who or what released a version: a release (by which API token) or a retraining run (by which trigger), and its parent. */
+function origin(v: Version) {
+  const o = v.origin;
+  if (!o) return 'published over the API';
+  const what = o.trigger.reason === 'release' ? (o.trigger.summary ?? 'a release') : `retraining run ${o.runId ?? '?'} (${o.trigger.summary ?? o.trigger.reason})`;
+  return html`<span class="origin">${what}</span>${o.parentVersion !== null ? html`<br />replaces v${o.parentVersion}` : null}`;
+}
+
 /** Each version of the chosen model: status, gate figures it passed, where it came from, and the way back. */
 export function ModelsView({ models, model, versions, may, onModel, onChanged }: { models: string[]; model: string | null; versions: Version[]; may: (a: string) => boolean; onModel: (m: string) => void; onChanged: () => void }) {
   return html`
@@ -29,7 +37,7 @@ export function ModelsView({ models, model, versions, may, onModel, onChanged }:
                       <td>${v.channel}</td>
                       <td><dl class="metrics">${Object.entries(v.metrics).filter(([, x]) => typeof x !== 'object' || x === null).slice(0, 8).map(([k, x]) => html`<div><dt>${k}</dt><dd>${figure(x)}</dd></div>`)}</dl></td>
                       <td>${v.format}, ${(v.sizeBytes / 1024).toFixed(1)} KiB<br /><code title=${v.sha256}>${v.sha256.slice(0, 12)}</code></td>
-                      <td>${v.fingerprint ? html`inputs <code title=${v.fingerprint}>${v.fingerprint.slice(0, 12)}</code>` : 'published by API'}${typeof v.metrics.parent === 'number' ? html`<br />from v${v.metrics.parent}` : null}</td>
+                      <td>${origin(v)}${v.fingerprint ? html`<br />inputs <code title=${v.fingerprint}>${v.fingerprint.slice(0, 12)}</code>` : null}</td>
                       <td>${when(v.createdAt)}<br /><small>expires ${when(v.expires)}</small></td>
                     </tr>`,
                   )}

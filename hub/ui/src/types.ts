@@ -36,6 +36,8 @@ export interface Version {
   createdAt: string;
   fingerprint?: string | null;
   expires: string;
+  /** Where the version came from: a release (and who published it) or a retraining run. */
+  origin?: { trigger: { reason: string; summary?: string }; parentVersion: number | null; runId: number | null } | null;
 }
 
 export interface Rollout {

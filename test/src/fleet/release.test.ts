@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataFile, edgeml } from '../helpers/cli.js';
 import { startTestAgent, startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
 import type { Agent } from '@edgeml/agent';
+import { newApiToken } from '@edgeml/hub';
 
 let t: TestHub;
 let agent: Agent;
@@ -19,10 +20,15 @@ const writeConfig = async (name: string, extra: Record<string, unknown> = {}) =>
   await writeFile(file, JSON.stringify({ model: 'iris', data: dataFile('iris.csv'), target: 'species', format: 'tflite-int8', gates: { minAccuracy: 0.85, maxP95Ms: 50 }, out: join(t.dir, 'out', name), ...extra }));
   return file;
 };
-const release = (config: string, env: NodeJS.ProcessEnv = {}) => edgeml(['release', '--config', config, '--hub', t.hub.httpUrl!, '--token', t.hub.adminToken, '--json'], { env });
+// CI holds a ci-scoped token, as docs/examples says: what it publishes and reports is recorded under that token's id.
+let ci: { id: string; token: string };
+const release = (config: string, env: NodeJS.ProcessEnv = {}) => edgeml(['release', '--config', config, '--hub', t.hub.httpUrl!, '--token', ci.token, '--json'], { env });
 
 beforeAll(async () => {
   t = await startTestHub();
+  const made = newApiToken('ci');
+  t.hub.registry.tokens.addApiToken({ id: made.id, kind: 'ci', secretHash: made.secretHash, expiresAt: new Date(Date.now() + 3_600_000), now: new Date() });
+  ci = made;
   ({ agent } = await startTestAgent(t, 'ci-device'));
 });
 afterAll(async () => {
@@ -43,6 +49,9 @@ describe('edgeml release', () => {
     ]);
     expect(await readFile(summary, 'utf8')).toContain('## edgeml release: iris v1 (published)');
     expect(JSON.parse(await readFile(join(t.dir, 'out', 'good', 'iris', 'release-result.json'), 'utf8')).version).toBe(1);
+    // Who released it, as the dashboard's Models page shows it.
+    const versions = (await (await fetch(`${t.hub.httpUrl}/v1/models/iris/versions`, { headers: { authorization: `Bearer ${t.hub.adminToken}` } })).json()) as { origin: { trigger: { reason: string; summary?: string } } | null }[];
+    expect(versions[0]!.origin?.trigger).toEqual({ reason: 'release', summary: `published over the API by ${ci.id}` });
     await waitFor('the device on v1', () => (agent.status().version === 1 && agent.status().state === 'active' ? true : undefined), 30_000);
   });
 
@@ -62,6 +71,10 @@ describe('edgeml release', () => {
     expect(r.stderr).toMatch(/minAccuracy: measured 0\.\d+, minimum 0\.9999 \(failed\)/);
     expect(await readFile(join(t.dir, 'out', 'strict', 'iris', 'release-summary.md'), 'utf8')).toContain('**FAIL**');
     expect(t.hub.registry.listVersions('iris').map((v) => v.version)).toEqual([1]);
+    // The team hears of it from the hub (webhooks, the dashboard's feed), not only from the CI log.
+    const told = t.hub.registry.events.recent(20).find((e) => e.type === 'gate.failed');
+    expect(told).toMatchObject({ model: 'iris', data: { stage: 'release', by: ci.id } });
+    expect((told!.data.gates as { gate: string }[]).map((g) => g.gate)).toEqual(['minAccuracy']);
   });
 
   it('starts a staged rollout when the config has a plan', async () => {
