@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Candidate } from '@edgeml/hub';
 import { releaseInputFrom } from '@edgeml/hub';
-import { waitFor } from 'edgeml';
+import { LAUNCHER_ENV, waitFor } from 'edgeml';
 import { repoRoot } from '../helpers/cli.js';
 
 export interface HubProcess {
@@ -36,7 +36,8 @@ export async function spawnHub(dataDir: string, ports: { mqtt: number; http: num
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [join(repoRoot, 'cli/bin/edgeml.js'), 'hub', 'start', '--data-dir', dataDir, '--mqtt-port', String(ports.mqtt), '--http-port', String(ports.http)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    // Started without the launcher's shebang: its environment is given here as the shebang gives it.
+    env: { ...process.env, ...LAUNCHER_ENV, ...env },
   });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
