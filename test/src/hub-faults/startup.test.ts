@@ -4,7 +4,7 @@
  * a port in use ends the process cleanly, and publishes never collide or leave half a release.
  */
 import { createServer, type Server } from 'node:net';
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,27 @@ describe('start-up and publish faults', () => {
       expect((await api(again.t, 'GET', '/v1/fleet')).status).toBe(200);
     } finally {
       await again.t.stop();
+    }
+  });
+
+  it('ends an artifact download whose file cannot be read, and keeps serving', async () => {
+    const { t, lines } = await hubOn('unreadable-artifact');
+    try {
+      const rec = await publishModel(t.hub, c, { model: 'iris' });
+      // A directory where the file was: stat succeeds, the read fails (EISDIR) after the headers went out.
+      const file = t.hub.store.pathOf(rec.sha256);
+      await rm(file, { force: true });
+      await mkdir(file);
+      const got = await fetch(new URL(`/v1/artifacts/${rec.sha256}`, t.hub.httpUrl)).then(
+        async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength }),
+        (e: unknown) => ({ error: (e as Error).message }),
+      ).catch((e: unknown) => ({ error: (e as Error).message }));
+      // Either the connection is cut or the body falls short of its length: never a whole, wrong file.
+      expect('error' in got || got.bytes === 0).toBe(true);
+      expect(lines.some((l) => l.msg === 'artifact read failed')).toBe(true);
+      expect((await api(t, 'GET', '/v1/fleet')).status).toBe(200);
+    } finally {
+      await t.stop();
     }
   });
 
