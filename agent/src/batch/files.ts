@@ -4,6 +4,7 @@ import { userError } from '@edgeml/core';
 import type { Checkpoint } from './checkpoint.js';
 import { CodecError } from './decode.js';
 import type { DataFormat } from './formats.js';
+import type { BatchModel, BatchSummary } from './runner.js';
 
 /** A codec call; its input errors become the user errors they are. */
 export async function codecCall<T>(p: Promise<T>): Promise<T> {
@@ -52,4 +53,28 @@ export async function writeAll(fh: FileHandle, data: string | Uint8Array, positi
     off += bytesWritten;
   }
   return buf.length;
+}
+
+/** What a run did, as both the single-thread and the worker-thread runs report it. */
+export function batchSummary(
+  files: { input: string; output: string; errFile: string },
+  model: Pick<BatchModel, 'name' | 'version'>,
+  done: { records: number; predicted: number; bad: number; skip: number; errors: BatchSummary['errors']; interrupted: boolean },
+  started: number,
+): BatchSummary {
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    input: files.input,
+    output: files.output,
+    errorsFile: done.bad > 0 ? files.errFile : null,
+    model: { name: model.name, version: model.version },
+    records: done.records,
+    predicted: done.predicted,
+    bad: done.bad,
+    resumedFrom: done.skip,
+    seconds,
+    rowsPerSecond: (done.records - done.skip) / Math.max(seconds, 1e-9),
+    errors: done.errors,
+    interrupted: done.interrupted,
+  };
 }

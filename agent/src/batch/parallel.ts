@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { checkFailed } from '@edgeml/core';
 import { removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { fromWire, type WireError } from './codec.js';
-import { codecCall, openAt, writeAll } from './files.js';
+import { batchSummary, codecCall, openAt, writeAll } from './files.js';
 import type { DataFormat } from './formats.js';
 import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
 import { BlockReader, type Block } from './split.js';
@@ -176,21 +176,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
     await outFh?.close();
     await errFh?.close();
   }
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    input: r.input,
-    output: r.output,
-    errorsFile: bad > 0 ? r.errFile : null,
-    model: { name: model.name, version: model.version },
-    records,
-    predicted,
-    bad,
-    resumedFrom: skip,
-    seconds,
-    rowsPerSecond: (records - skip) / Math.max(seconds, 1e-9),
-    errors: firstErrors,
-    interrupted,
-  };
+  return batchSummary(r, model, { records, predicted, bad, skip, errors: firstErrors, interrupted }, started);
 }
 
 /** Replies nobody awaits (a run that failed early) must not surface as unhandled rejections. */

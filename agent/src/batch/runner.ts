@@ -16,7 +16,7 @@ import { checkFailed, userError, type ArtifactFormat, type ModelSpec } from '@ed
 import type { ModelRuntime } from '@edgeml/runtime';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { openCodec, type CodecDecoded, type Written } from './codec.js';
-import { checkResumable, codecCall, openAt, writeAll } from './files.js';
+import { batchSummary, checkResumable, codecCall, openAt, writeAll } from './files.js';
 import { formatOfPath, type DataFormat } from './formats.js';
 import { MODEL_WORKER_URL, runParallel } from './parallel.js';
 import type { RuntimeSource } from './parallel-wire.js';
@@ -294,20 +294,6 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
     await outHandle?.close();
     await errHandle?.close();
   }
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    input,
-    output,
-    errorsFile: bad > 0 ? errFile : null,
-    model: { name: model.name, version: model.version },
-    records,
-    predicted,
-    bad,
-    resumedFrom: skip,
-    seconds,
-    rowsPerSecond: (records - skip) / Math.max(seconds, 1e-9),
-    errors: firstErrors,
-    interrupted,
-  };
+  return batchSummary({ input, output, errFile }, model, { records, predicted, bad, skip, errors: firstErrors, interrupted }, started);
 }
 
