@@ -27,7 +27,7 @@ export { DEFAULT_ALARM_LIMITS, type AlarmLimits } from './events/alarms.js';
 export { webhookSignature, webhookBody, backoffMs, DEFAULT_RETRY, type RetryPolicy } from './webhooks/deliver.js';
 export { parseWebhookSpec, checkTargets, targetId, type WebhookTarget, type WebhookTargetInput } from './webhooks/targets.js';
 export { DEFAULT_UI_DIR } from './web/routes.js';
-export { RetrainPolicySchema, TrainingConfigSchema, type RetrainPolicy, type RetrainTarget, type TrainingConfig } from './retrain/policy.js';
+export { RetrainPolicySchema, TrainingConfigSchema, releaseConfigFields, type RetrainPolicy, type RetrainTarget, type TrainingConfig } from './retrain/policy.js';
 export { evaluateTriggers, type TriggerFiring, type TriggerFigures, type TriggerReason } from './retrain/triggers.js';
 export { assembleFeedback, splitBase, trainingCsv, rulesFor, checkFeedback, type FeedbackRow, type FeedbackRefusal, type FeedbackRules, type BaseSplit } from './retrain/data.js';
 export { Retrainer } from './retrain/retrainer.js';

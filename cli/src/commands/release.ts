@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ArtifactFormatSchema, BudgetsSchema, TaskSchema, canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
-import { PublishRequestSchema, RetrainPolicySchema, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
+import { canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
+import { PublishRequestSchema, releaseConfigFields, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
 import { int8Limits, rangeRuleText } from '@edgeml/tflite';
 import {
   CALIBRATION_MAX_ROWS,
@@ -36,25 +36,12 @@ import { formatSearchReport, runSearch } from './train-search.js';
 import { GATE_KEYS, measureAgainstGates, type GateReport, type ValidateLimits } from './validate.js';
 
 export const ReleaseConfigSchema = z.object({
-  model: z.string(),
-  data: z.string(),
-  target: z.string(),
-  task: TaskSchema.optional(),
-  arch: z.enum(['mlp', 'cnn']).default('mlp'),
-  inputShape: z.array(z.number().int().positive()).optional(),
-  seed: z.number().int().default(42),
+  ...releaseConfigFields,
   /** Text columns and gaps, as `train --categorical/--max-categories/--impute` take them. */
   categorical: z.enum(['one-hot', 'ordinal']).optional(),
   maxCategories: z.number().int().min(1).max(1000).optional(),
   impute: z.string().optional(),
-  format: ArtifactFormatSchema.default('tflite-int8'),
-  channel: z.string().default('stable'),
   gates: z.object(Object.fromEntries(GATE_KEYS.map((k) => [k, z.number().optional()])) as Record<(typeof GATE_KEYS)[number], z.ZodOptional<z.ZodNumber>>).default({}),
-  budgets: BudgetsSchema.default({}),
-  /** A staged rollout plan (see `edgeml rollout`); without it the release goes to the whole channel. */
-  rollout: z.unknown().optional(),
-  /** When the hub retrains the model by itself, and what a challenger must show (`edgeml hub start --retrain-config`). */
-  retrain: RetrainPolicySchema.optional(),
   hub: z.string().default('http://127.0.0.1:8750'),
   /** Where the release's model directory and result files go. */
   out: z.string().default('.edgeml/release'),
@@ -234,6 +221,7 @@ async function singleCandidate(config: ReleaseConfig, dataFile: string, quiet: b
     runtimes: deviceRuntimes(),
     ...(config.task ? { task: config.task } : {}),
     ...(config.inputShape ? { inputShape: config.inputShape } : {}),
+    ...(config.epochs !== undefined ? { epochs: config.epochs } : {}),
     ...(prepare ? { prepare } : {}),
     ...(progress ? { onEpoch: progress.onEpoch } : {}),
   }).finally(() => progress?.stop());

@@ -45,28 +45,30 @@ export const RetrainPolicySchema = z
 export type RetrainPolicy = z.infer<typeof RetrainPolicySchema>;
 
 /**
- * The release config as the hub reads it: the fields a retrain uses, the rest kept as given
- * (the whole config goes into each version's lineage).
+ * The release config's fields that say how a model is trained and shipped: one definition for
+ * `edgeml release` (which adds its CI-side fields) and for the hub's retraining.
  */
-export const TrainingConfigSchema = z
-  .object({
-    model: z.string(),
-    data: z.string(),
-    target: z.string(),
-    task: TaskSchema.optional(),
-    arch: z.enum(['mlp', 'cnn']).default('mlp'),
-    inputShape: z.array(z.number().int().positive()).optional(),
-    seed: z.number().int().default(42),
-    /** Most training epochs of a retrain (default: the trainer's). */
-    epochs: z.number().int().positive().optional(),
-    format: ArtifactFormatSchema.default('tflite-int8'),
-    channel: z.string().default('stable'),
-    gates: z.record(z.string(), z.number()).default({}),
-    budgets: BudgetsSchema.default({}),
-    rollout: z.unknown().optional(),
-    retrain: RetrainPolicySchema.optional(),
-  })
-  .passthrough();
+export const releaseConfigFields = {
+  model: z.string(),
+  data: z.string(),
+  target: z.string(),
+  task: TaskSchema.optional(),
+  arch: z.enum(['mlp', 'cnn']).default('mlp'),
+  inputShape: z.array(z.number().int().positive()).optional(),
+  seed: z.number().int().default(42),
+  /** Most training epochs (default: the trainer's early stopping decides). */
+  epochs: z.number().int().positive().optional(),
+  format: ArtifactFormatSchema.default('tflite-int8'),
+  channel: z.string().default('stable'),
+  budgets: BudgetsSchema.default({}),
+  /** A staged rollout plan (see `edgeml rollout`); without it the release goes to the whole channel. */
+  rollout: z.unknown().optional(),
+  /** When the hub retrains the model by itself, and what a challenger must show (`edgeml hub start --retrain-config`). */
+  retrain: RetrainPolicySchema.optional(),
+};
+
+/** The release config as the hub reads it: the training fields, the rest kept as given (the whole config goes into each version's lineage). */
+export const TrainingConfigSchema = z.object({ ...releaseConfigFields, gates: z.record(z.string(), z.number()).default({}) }).passthrough();
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 
 /** A model the hub retrains: its config, where it came from, and the policy (defaults when the config has none). */
