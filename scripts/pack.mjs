@@ -32,13 +32,12 @@ const WORKSPACES = {
 };
 
 /**
- * What the TFLite runtime loads from @tensorflow/tfjs-tflite in Node: the CommonJS entry and the
- * single-threaded SIMD build (packages/runtime/src/tflite/runtime/env.ts picks it). The other
- * bundles, source maps and wasm variants are 90% of the package.
+ * What the TFLite runtime loads from @tensorflow/tfjs-tflite: the single-threaded SIMD build's
+ * Emscripten glue and binary (packages/runtime/src/tflite/runtime/env.ts drives them directly,
+ * without the package's browser client or tfjs-core). The other bundles, source maps and wasm
+ * variants are 95% of the package.
  */
-const TFLITE_KEEP = ['package.json', 'LICENSE', 'dist/tf-tflite.node.js', 'wasm/tflite_web_api_cc_simd.js', 'wasm/tflite_web_api_cc_simd.wasm'];
-/** What tfjs-tflite's entry requires from tfjs-core: its Node build. */
-const TFJS_CORE_KEEP = ['package.json', 'LICENSE', 'dist/tf-core.node.js'];
+const TFLITE_KEEP = ['package.json', 'LICENSE', 'wasm/tflite_web_api_cc_simd.js', 'wasm/tflite_web_api_cc_simd.wasm'];
 
 const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
 const writeJson = (p, v) => writeFileSync(p, JSON.stringify(v, null, 2) + '\n');
@@ -95,11 +94,16 @@ function stagePruned(name, keep, to) {
     cpSync(join(from, rel), join(to, rel));
   }
   const pkg = readJson(join(to, 'package.json'));
-  // tfjs-tflite pins tfjs-core 4.9.0 as a peer and works with 4.22; type-only packages are not run.
+  // tfjs-tflite pins tfjs-core as a peer for its browser client, which is not shipped; type-only
+  // packages are not run.
   delete pkg.peerDependencies;
   delete pkg.devDependencies;
   if (pkg.dependencies) for (const d of Object.keys(pkg.dependencies)) if (d.startsWith('@types/') || d === '@webgpu/types') delete pkg.dependencies[d];
   delete pkg.scripts;
+  // Entry points that were pruned away: the package is used for its files, never imported.
+  for (const field of ['main', 'module', 'browser', 'types', 'typings', 'jsdelivr', 'unpkg', 'miniprogram']) {
+    if (typeof pkg[field] === 'string' && !keep.includes(pkg[field].replace(/^\.\//, ''))) delete pkg[field];
+  }
   writeJson(join(to, 'package.json'), pkg);
   return pkg;
 }
@@ -137,6 +141,71 @@ function stageWithBundle(top, dir, pruned) {
   delete pkg.peerDependenciesMeta;
   writeJson(join(dir, 'package.json'), pkg);
   return pkg;
+}
+
+/** The device package's entry points, each bundled to one file at the top of dist/ (see bundleAgent). */
+const AGENT_ENTRIES = { index: 'dist/index.js', 'model-worker': 'dist/batch/model-worker.js', 'codec-worker': 'dist/batch/codec-worker.js', runtimes: 'dist/cli/runtimes.js' };
+/** Loaded at run time, never bundled: the optional tfjs peer, and the interpreter's files. */
+const AGENT_EXTERNAL = ['@edgeml/ml', '@tensorflow/*'];
+
+/**
+ * Bundle the staged agent into one file per entry point (the daemon and CLI, and the three
+ * modules batch workers load by URL), with our packages, zod, mqtt and prom-client inside. An
+ * agent that loads ~400 modules from 60 packages holds each one's source, module record and
+ * compiled code: bundled, it starts faster and idles ~10 MB lower (docs/BENCHMARKS.md,
+ * footprint). The entries keep their relative places: a worker URL such as
+ * `new URL('./model-worker.js', import.meta.url)` names a file in the same folder as the module
+ * that starts it, before and after bundling. Identifiers are kept so stack traces stay readable.
+ * Only the TFLite interpreter's files remain a package of their own.
+ */
+async function bundleAgent(dir) {
+  const { build } = await import('esbuild');
+  const tmp = join(dir, '.bundle');
+  const result = await build({
+    entryPoints: Object.fromEntries(Object.entries(AGENT_ENTRIES).map(([name, rel]) => [name, join(dir, rel)])),
+    outdir: tmp,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    external: AGENT_EXTERNAL,
+    nodePaths: [join(root, 'node_modules')],
+    // CommonJS dependencies (mqtt, prom-client) call require() for Node's own modules.
+    banner: { js: "import { createRequire as __edgemlRequire } from 'node:module'; const require = __edgemlRequire(import.meta.url);" },
+    metafile: true,
+    logLevel: 'error',
+  });
+  rmSync(join(dir, 'dist'), { recursive: true });
+  renameSync(tmp, join(dir, 'dist'));
+  // The licences of what is now inside our files travel with them.
+  const inside = new Map();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const at = input.lastIndexOf('node_modules/');
+    if (at < 0) continue;
+    const parts = input.slice(at + 'node_modules/'.length).split('/');
+    const name = parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+    if (!name.startsWith('@edgeml/')) inside.set(name, resolve(input.slice(0, at), 'node_modules', name));
+  }
+  const notices = [...inside.keys()].sort().map((name) => {
+    const from = inside.get(name);
+    const licence = readdirSync(from).find((f) => /^licen[cs]e/i.test(f));
+    const { version, license } = readJson(join(from, 'package.json'));
+    return `## ${name} ${version} (${license})\n\n${licence ? readFileSync(join(from, licence), 'utf8').trim() : 'no licence file in the package'}\n`;
+  });
+  writeFileSync(join(dir, 'THIRD_PARTY_NOTICES.md'), `# Packages bundled in dist/\n\n${notices.join('\n')}`);
+  rmSync(join(dir, 'node_modules/@edgeml'), { recursive: true, force: true });
+  const pkg = readJson(join(dir, 'package.json'));
+  const kept = Object.keys(pkg.dependencies).filter((d) => AGENT_EXTERNAL.some((e) => (e.endsWith('/*') ? d.startsWith(e.slice(0, -1)) : d === e)));
+  pkg.dependencies = Object.fromEntries(kept.map((d) => [d, pkg.dependencies[d]]));
+  pkg.bundleDependencies = kept;
+  pkg.files = ['bin/', 'dist/', 'THIRD_PARTY_NOTICES.md'];
+  // A command, not a library: the bundle carries no declarations.
+  delete pkg.types;
+  pkg.exports = { '.': './dist/index.js' };
+  writeJson(join(dir, 'package.json'), pkg);
 }
 
 function pack(dir, fileName) {
@@ -194,7 +263,8 @@ if (!flags['no-build']) build();
 const made = [];
 if (wanted('agent') || wanted('agent-offline')) {
   const version = manifest('@edgeml/agent').version;
-  stageWithBundle('@edgeml/agent', join(stage, 'agent'), { '@tensorflow/tfjs-tflite': TFLITE_KEEP, '@tensorflow/tfjs-core': TFJS_CORE_KEEP });
+  stageWithBundle('@edgeml/agent', join(stage, 'agent'), { '@tensorflow/tfjs-tflite': TFLITE_KEEP });
+  await bundleAgent(join(stage, 'agent'));
   const agentTgz = pack(join(stage, 'agent'), `edgeml-agent-${version}.tgz`);
   if (wanted('agent')) made.push(agentTgz);
   if (wanted('agent-offline')) made.push(packOffline(agentTgz, version));

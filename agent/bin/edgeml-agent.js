@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
-// The flag caps V8's young generation (agent/src/cli/node-flags.ts says why); `env -S` passes it.
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=16384 node --max-semi-space-size=1 --expose-gc
+// The variable and the flag bound the agent's memory (agent/src/cli/node-flags.ts says why); `env -S` passes them.
 // The device package's command. Thin: the compiled agent lives in dist/.
 import { fileURLToPath } from 'node:url';
 import { runAgentCli } from '../dist/index.js';

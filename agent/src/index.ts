@@ -18,4 +18,4 @@ export { predict, type PredictOptions, type PredictModelLoader } from './cli/pre
 export { installService, renderUnit, type ServiceLauncher, type UnitOptions } from './cli/service.js';
 export { enrollCommand, formatBatchSummary, type EnrollFlags } from './cli/commands.js';
 export { agentRuntimes } from './cli/runtimes.js';
-export { AGENT_NODE_FLAGS } from './cli/node-flags.js';
+export { AGENT_ENV, AGENT_NODE_FLAGS } from './cli/node-flags.js';

@@ -12,7 +12,7 @@ import type { DataFormat } from '../batch/formats.js';
 import { runBatch, type BatchSummary } from '../batch/runner.js';
 import { enrollDevice } from '../enroll.js';
 import { predict, type PredictOptions } from './predict.js';
-import { AGENT_NODE_FLAGS } from './node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from './node-flags.js';
 import { agentRuntimes } from './runtimes.js';
 import { installService } from './service.js';
 
@@ -134,7 +134,7 @@ export function formatBatchSummary(s: BatchSummary): string {
 }
 
 export function installServiceCommand(o: { config: string; user: string; out: string }, script: string): Promise<void> {
-  return installService(o, { script, args: [], nodeFlags: AGENT_NODE_FLAGS });
+  return installService(o, { script, args: [], nodeFlags: AGENT_NODE_FLAGS, env: AGENT_ENV });
 }
 
 /** Resolves on the first SIGINT or SIGTERM: the daemon then shuts down cleanly. */

@@ -189,6 +189,12 @@ export async function runAgentCli(argv: string[], script: string): Promise<numbe
 
 async function packageVersion(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  // Compiled, this module is dist/cli/main.js; in the device package's bundle it is
+  // dist/index.js. The package root is the nearest folder up with our manifest.
+  for (let dir = new URL('./', import.meta.url), i = 0; i < 4; dir = new URL('../', dir), i++) {
+    const text = await readFile(new URL('package.json', dir), 'utf8').catch(() => undefined);
+    const pkg = text === undefined ? undefined : (JSON.parse(text) as { name?: string; version?: string });
+    if (pkg?.name === '@edgeml/agent' && pkg.version) return pkg.version;
+  }
+  return 'unknown';
 }

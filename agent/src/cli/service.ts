@@ -16,6 +16,8 @@ export interface UnitOptions {
   /** Other files the agent reads (root key, config): they decide whether /home stays visible. */
   reads: string[];
   apiPort: number;
+  /** Variables the process needs before it starts (what the launcher's shebang would set). */
+  env?: Readonly<Record<string, string>>;
   docs?: string;
 }
 
@@ -55,6 +57,7 @@ export function renderUnit(u: UnitOptions): string {
     'KillSignal=SIGTERM',
     'TimeoutStopSec=20',
     'Environment=NODE_ENV=production',
+    ...Object.entries(u.env ?? {}).map(([k, v]) => `Environment=${arg(`${k}=${v}`)}`),
     `WorkingDirectory=${arg(u.dataDir)}`,
     ...(state ? [`StateDirectory=${arg(state)}`, 'StateDirectoryMode=0750'] : []),
     'StandardOutput=journal',
@@ -100,6 +103,8 @@ export interface ServiceLauncher {
   args: string[];
   /** Node options before the script (V8 heap limits the launcher's shebang would give). */
   nodeFlags?: readonly string[];
+  /** Environment the launcher's shebang would give (glibc reads it before Node starts). */
+  env?: Readonly<Record<string, string>>;
   docs?: string;
 }
 
@@ -118,6 +123,7 @@ export async function installService(o: { config: string; user: string; out: str
     dataDir: config.dataDir,
     reads: [config.rootKey],
     apiPort: config.api.port,
+    ...(launcher.env ? { env: launcher.env } : {}),
     ...(launcher.docs ? { docs: launcher.docs } : {}),
   });
   try {

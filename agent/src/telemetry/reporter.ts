@@ -16,16 +16,8 @@ import type { Feedback } from '../serve/feedback.js';
 import type { Predictor, Served } from '../serve/predictor.js';
 import { WindowJournal, type RecoveredWindow } from './journal.js';
 import { Outbox } from './outbox.js';
+import { RecentPredictions, type Recent } from './recent.js';
 import { TelemetryWindow } from './window.js';
-
-interface Remembered {
-  version: number;
-  predicted: string | number;
-  /** Standardised inputs, as served: turned back into raw values only if feedback comes. */
-  inputs: Float32Array;
-  /** The serving version's preprocessing (shared, not copied), to undo the standardisation. */
-  pre: Preprocessing;
-}
 
 export interface ReporterOptions {
   deviceId: string;
@@ -52,7 +44,7 @@ const COMPACT_BYTES = 1 << 20;
 
 export class Reporter {
   private readonly window = new TelemetryWindow();
-  private readonly recent = new Map<string, Remembered>();
+  private readonly recent: RecentPredictions;
   /** Predictions whose feedback is being written now. */
   private readonly claimed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -78,6 +70,7 @@ export class Reporter {
     private readonly journal: WindowJournal,
   ) {
     this.windowId = outbox.newId();
+    this.recent = new RecentPredictions(o.remember ?? 2000);
   }
 
   static async start(o: ReporterOptions): Promise<Reporter> {
@@ -175,11 +168,9 @@ export class Reporter {
     // Remember what was predicted, and the row, so a later true label can be used for retraining.
     // A copy of the standardised inputs is cheap; raw values are computed only for feedback.
     const f = release.spec.features.length;
-    const limit = this.o.remember ?? 2000;
+    const inputs = s.inputs;
     s.predictions.forEach((p, r) => {
-      const inputs = s.inputs!.slice(r * f, (r + 1) * f);
-      this.recent.set(p.id, { version: s.version, predicted: 'label' in p ? p.label : p.value, inputs, pre: release.spec.preprocessing });
-      if (this.recent.size > limit) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.remember(p.id, s.version, 'label' in p ? p.label : p.value, release.spec.preprocessing, inputs, r * f, f);
     });
   }
 
@@ -230,11 +221,10 @@ export class Reporter {
     }
   }
 
-  private async recordFeedback(fb: Feedback, seen: Remembered): Promise<void> {
+  private async recordFeedback(fb: Feedback, seen: Recent): Promise<void> {
     const { deviceId, model } = this.o;
-    // Inputs passed through float32: 7 significant digits give back what the client sent.
-    const { mean, std } = seen.pre;
-    const row = Array.from(seen.inputs, (v, j) => Number((v * std[j]! + mean[j]!).toPrecision(7)));
+    // Read before any await: the ring slot may be reused by predictions served meanwhile.
+    const row = seen.raw();
     await this.outbox.append(topics.feedback(deviceId), (id) => ({
       type: 'feedback',
       id,

@@ -1,24 +1,25 @@
 /**
- * The Node environment shim for @tensorflow/tfjs-tflite, and the only module that touches
- * process globals for it. The package is written for browsers: it loads its Emscripten glue
- * with `importScripts`, fetches the .wasm next to `self.location`, and probes for threads with
- * `MessageChannel` + `SharedArrayBuffer`. We pretend to be a web worker just long enough for
- * the WASM module to load, then put every global we touched back, so the rest of the process
- * (fetch for downloads, MQTT, tfjs) never sees a fake browser.
+ * Loads the TFLite interpreter: the Emscripten build (single-threaded, SIMD) that ships in
+ * @tensorflow/tfjs-tflite's `wasm/` folder, driven directly through its embind classes.
  *
- * Loading is lazy (first TFLite model) and happens once per process: the interpreter's WASM
- * instance is process-wide state by nature, so the cached promise below is deliberate.
+ * We do not load the package's JavaScript entry. It is a 1.3 MB browser client (task APIs,
+ * protobuf, a module loader that needs `importScripts`, `fetch` and `self.location`) that
+ * requires all of tfjs-core, only to wrap the same `TFLiteWebModelRunner` class we call here;
+ * in an agent process those two cost ~9 MB of RSS and most of the start-up, and the device
+ * package would have to ship them. The glue script needs no browser globals when it is handed
+ * the compiled module (`instantiateWasm`), so nothing in the process is touched.
+ *
+ * Loading is lazy (first TFLite model) and happens once per process (per worker thread): the
+ * interpreter's WASM instance is process-wide state by nature, so the cached promise below is
+ * deliberate.
  */
 import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 import { EdgemlError } from '@edgeml/core';
 
-/** What the runtime needs from the loaded package: the model runner factory. */
+/** What the runtime needs from the loaded interpreter: the model runner factory. */
 export interface TfliteWasm {
   createRunner(model: Uint8Array, options: RunnerOptions): Promise<ModelRunner>;
   /** Lines the interpreter wrote to stderr since `mark` (see `stderrMark`). */
@@ -40,7 +41,7 @@ export interface RunnerTensor {
   data(): Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 }
 
-/** The interpreter wrapper that `loadTFLiteModel` builds on; we use it directly (no tfjs tensors). */
+/** One interpreter: typed-array views of its IO tensors, and infer(). */
 export interface ModelRunner {
   getInputs(): RunnerTensor[];
   getOutputs(): RunnerTensor[];
@@ -49,41 +50,71 @@ export interface ModelRunner {
   cleanUp(): void;
 }
 
-interface TfliteModulePublic {
-  getWasmFeatures(): Promise<{ simd: boolean; multiThreading: boolean }>;
-  setWasmPath(path: string): void;
-}
-
-interface TfwebGlobal {
-  TFLiteWebModelRunner: { create(model: ArrayBuffer, options: RunnerOptions): Promise<ModelRunner> };
-}
-
-type ModuleFactory = (arg: Record<string, unknown>) => Promise<unknown>;
-
+/** The build we load: single-threaded (Node has no Web Workers for the threaded one) with SIMD. */
+const GLUE = 'tflite_web_api_cc_simd.js';
+const BINARY = 'tflite_web_api_cc_simd.wasm';
 const FACTORY_NAME = 'tflite_web_api_ModuleFactory';
 const STDERR_KEEP = 200;
-const LOAD_TIMEOUT_MS = 60_000;
+/** Profiling entries the interpreter keeps per run (the package's own default). */
+const PROFILING_ENTRIES = 1024;
+
+/** An embind object: C++ memory that JavaScript must release. */
+interface Embound {
+  delete(): void;
+}
+interface CppVector<T> extends Embound {
+  size(): number;
+  get(i: number): T;
+}
+interface CppRunner extends Embound {
+  GetInputs(): CppVector<RunnerTensor>;
+  GetOutputs(): CppVector<RunnerTensor>;
+  Infer(): boolean;
+  GetProfilingSummary(): string;
+}
+interface CppStatusOr {
+  ok(): boolean;
+  errorMessage(): string;
+  value(): CppRunner;
+}
+/** The parts of the Emscripten module instance we use. */
+interface WasmModule {
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+  HEAPU8: Uint8Array;
+  TFLiteWebModelRunner: {
+    CreateFromBufferAndOptions(ptr: number, length: number, options: RunnerOptions & { maxProfilingBufferEntries: number }): CppStatusOr | null;
+  };
+}
+type ModuleFactory = (arg: Record<string, unknown>) => Promise<WasmModule>;
+
+/** The slice of the WebAssembly JS API we call (the project's TypeScript libs carry no DOM types). */
+interface CompiledWasm {
+  readonly compiled: unique symbol;
+}
+interface WasmInstance {
+  readonly exports: unknown;
+}
+interface WebAssemblyApi {
+  compile(bytes: Uint8Array): Promise<CompiledWasm>;
+  instantiate(module: CompiledWasm, imports: unknown): Promise<WasmInstance>;
+}
+const { WebAssembly: wasmApi } = globalThis as unknown as { WebAssembly: WebAssemblyApi };
+type ReceiveInstance = (instance: WasmInstance, module: CompiledWasm) => void;
 
 let loading: Promise<TfliteWasm> | undefined;
 
 /** Load the interpreter (once per process) and return the runner factory. */
 export function loadTfliteWasm(): Promise<TfliteWasm> {
-  // A failure is final for the process: the package caches its own loader state at require
-  // time, so a second attempt could only wait for a module that never comes.
-  loading ??= installAndLoad();
+  // A failure is final for the process: a broken install does not mend itself between calls.
+  loading ??= load();
   return loading;
 }
 
-async function installAndLoad(): Promise<TfliteWasm> {
-  const require = createRequire(import.meta.url);
-  const pkgDir = dirname(require.resolve('@tensorflow/tfjs-tflite/package.json'));
-  const wasmDirUrl = pathToFileURL(join(pkgDir, 'wasm')).href + '/';
-  const g = globalThis as Record<string, unknown>;
-
+async function load(): Promise<TfliteWasm> {
   // The interpreter's stderr (model errors such as "Didn't find op for builtin opcode ...")
-  // goes to Emscripten's printErr, which defaults to a console.warn bound at module start-up.
-  // We hand the factory our own printErr instead, so the runtime can quote the reason in the
-  // error it raises, and nothing is printed to the host's stderr behind its back.
+  // goes to the module's printErr; we keep the lines so the runtime can quote the reason in
+  // the error it raises, and nothing is printed to the host's stderr behind its back.
   const stderr: string[] = [];
   let stderrCount = 0;
   const printErr = (...args: unknown[]): void => {
@@ -91,132 +122,107 @@ async function installAndLoad(): Promise<TfliteWasm> {
     stderrCount++;
     if (stderr.length > STDERR_KEEP) stderr.shift();
   };
-
-  let resolveReady!: (v: unknown) => void;
-  let rejectReady!: (e: unknown) => void;
-  const moduleReady = new Promise<unknown>((res, rej) => {
-    resolveReady = res;
-    rejectReady = rej;
-  });
-
-  const saved = new Map<string, PropertyDescriptor | undefined>();
-  const setGlobal = (name: string, value: unknown): void => {
-    if (!saved.has(name)) saved.set(name, Object.getOwnPropertyDescriptor(g, name));
-    Object.defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
-  };
-  const restore = (name: string): void => {
-    if (!saved.has(name)) return;
-    const d = saved.get(name);
-    if (d) Object.defineProperty(g, name, d);
-    else delete g[name];
-    saved.delete(name);
-  };
-  const restoreAll = (): void => {
-    for (const name of [...saved.keys()]) restore(name);
-  };
-
-  const originalFetch = globalThis.fetch;
-  // The glue fetches the .wasm by URL; serve file: URLs from disk and pass anything else on.
-  const fileFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    if (!url.startsWith('file:')) return originalFetch(input, init);
-    const body = await readFile(fileURLToPath(url));
-    return new Response(body, { headers: { 'content-type': 'application/wasm' } });
-  };
-  const importScripts = (...urls: string[]): void => {
-    for (const url of urls) {
-      try {
-        const path = url.startsWith('file:') ? fileURLToPath(url) : url;
-        vm.runInThisContext(readFileSync(path, 'utf8'), { filename: path });
-        wrapFactory(g, printErr, resolveReady, rejectReady);
-      } catch (e) {
-        rejectReady(e);
-        throw e;
-      }
-    }
-  };
-
-  const originalMessageChannel = globalThis.MessageChannel;
   try {
-    if (g.self === undefined) setGlobal('self', globalThis);
-    if (g.navigator === undefined) setGlobal('navigator', { hardwareConcurrency: availableParallelism() });
-    // The loader resolves the glue script and the .wasm relative to the worker's location.
-    setGlobal('location', new URL(wasmDirUrl));
-    setGlobal('importScripts', importScripts);
-    setGlobal('fetch', fileFetch);
-    // The threaded build needs real Web Workers, which Node does not have. The package picks
-    // the build from getWasmFeatures(), which probes `new MessageChannel()`; make the probe
-    // fail until the answer is cached, so it settles on the single-threaded SIMD build.
-    setGlobal('MessageChannel', function MessageChannelUnavailable(): never {
-      throw new Error('MessageChannel is disabled while the TFLite interpreter loads');
-    });
-
-    // Requiring the package starts loading the WASM module at once (a preload), so every
-    // global above must be in place first.
-    const mod = require('@tensorflow/tfjs-tflite') as TfliteModulePublic;
-    const features = await mod.getWasmFeatures();
-    restore('MessageChannel');
-    if (globalThis.MessageChannel !== originalMessageChannel) throw new Error('MessageChannel was not restored');
-    if (!features.simd || features.multiThreading) {
-      throw new Error(`unexpected WASM features ${JSON.stringify(features)}; need simd without threads`);
-    }
-    // Paths are resolved against self.location; '' keeps the loader keyed to the instance the
-    // preload above is already building, so there is exactly one WASM instance per process.
-    mod.setWasmPath('');
-    await withTimeout(moduleReady, LOAD_TIMEOUT_MS, 'the TFLite WASM module did not finish loading');
-
-    const tfweb = g.tfweb as TfwebGlobal | undefined;
-    if (!tfweb?.TFLiteWebModelRunner) throw new Error('the TFLite web API did not register its model runner');
-    const factory = tfweb.TFLiteWebModelRunner;
-    return {
-      createRunner: (model, options) => {
-        // The factory copies the bytes into WASM memory; hand it an exact ArrayBuffer.
-        const copy = model.buffer.slice(model.byteOffset, model.byteOffset + model.byteLength) as ArrayBuffer;
-        return factory.create(copy, options);
+    const dir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
+    const [glue, binary] = await Promise.all([readFile(join(dir, GLUE), 'utf8'), readFile(join(dir, BINARY))]);
+    const compiled = wasmApi.compile(binary);
+    const factory = evaluateGlue(glue, join(dir, GLUE));
+    const module = await factory({
+      printErr,
+      print: printErr,
+      // Handing over the instance ourselves keeps the glue off its browser paths (fetch,
+      // XMLHttpRequest, self.location); `{}` tells it the instance comes asynchronously.
+      instantiateWasm: (imports: unknown, receive: ReceiveInstance) => {
+        compiled
+          .then(async (m) => receive(await wasmApi.instantiate(m, imports), m))
+          .catch((e: unknown) => printErr(`cannot instantiate ${BINARY}: ${e instanceof Error ? e.message : String(e)}`));
+        return {};
       },
+    });
+    if (typeof module.TFLiteWebModelRunner?.CreateFromBufferAndOptions !== 'function') throw new Error(`${GLUE} did not register its model runner`);
+    return {
+      createRunner: (model, options) => Promise.resolve(createRunner(module, model, options)),
       stderrMark: () => stderrCount,
       stderrSince: (mark) => stderr.slice(Math.max(0, stderr.length - (stderrCount - mark))),
     };
   } catch (e) {
-    throw new EdgemlError('tflite-env', `cannot start the TFLite interpreter: ${e instanceof Error ? e.message : String(e)}`, {
-      exitCode: 1,
-      cause: e,
-    });
-  } finally {
-    restoreAll();
+    const said = stderr.length > 0 ? ` (${stderr.join('; ')})` : '';
+    throw new EdgemlError('tflite-env', `cannot start the TFLite interpreter: ${e instanceof Error ? e.message : String(e)}${said}`, { exitCode: 1, cause: e });
   }
 }
 
-/**
- * Wrap the Emscripten factory the glue script just defined: inject our printErr and learn
- * when the module (and its .wasm) is ready, so the globals can be put back afterwards.
- */
-function wrapFactory(
-  g: Record<string, unknown>,
-  printErr: (...args: unknown[]) => void,
-  onReady: (v: unknown) => void,
-  onError: (e: unknown) => void,
-): void {
-  const factory = g[FACTORY_NAME] as ModuleFactory | undefined;
-  if (typeof factory !== 'function') return;
-  g[FACTORY_NAME] = (arg: Record<string, unknown>) => {
-    const ready = factory({ ...arg, printErr });
-    ready.then(onReady, onError);
-    return ready;
-  };
+/** Run the glue script in a function scope: its factory comes back without becoming a global. */
+function evaluateGlue(source: string, filename: string): ModuleFactory {
+  const factory: unknown = vm.runInThisContext(`(function () {\n${source}\n;return ${FACTORY_NAME};\n})()`, { filename });
+  if (typeof factory !== 'function') throw new Error(`${filename} does not define ${FACTORY_NAME}`);
+  return factory as ModuleFactory;
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+function createRunner(module: WasmModule, model: Uint8Array, options: RunnerOptions): ModelRunner {
+  // The interpreter reads the flatbuffer in place for as long as it lives: it stays in WASM
+  // memory until cleanUp(). Copying from the caller's view leaves the caller's bytes alone.
+  const ptr = module._malloc(model.byteLength);
+  if (ptr === 0) throw new Error(`the interpreter cannot allocate ${model.byteLength} bytes for the model`);
+  module.HEAPU8.set(model, ptr);
+  let status: CppStatusOr | null;
   try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-        timer.unref();
-      }),
-    ]);
+    status = module.TFLiteWebModelRunner.CreateFromBufferAndOptions(ptr, model.byteLength, { ...options, maxProfilingBufferEntries: PROFILING_ENTRIES });
+  } catch (e) {
+    module._free(ptr);
+    throw e;
+  }
+  if (!status?.ok()) {
+    module._free(ptr);
+    throw new Error(status?.errorMessage() ?? 'the interpreter returned no model runner');
+  }
+  return new Runner(module, ptr, status.value());
+}
+
+class Runner implements ModelRunner {
+  private live = true;
+
+  constructor(
+    private readonly module: WasmModule,
+    private readonly modelPtr: number,
+    private readonly cpp: CppRunner,
+  ) {}
+
+  getInputs(): RunnerTensor[] {
+    return this.use(() => toArray(this.cpp.GetInputs()));
+  }
+
+  getOutputs(): RunnerTensor[] {
+    return this.use(() => toArray(this.cpp.GetOutputs()));
+  }
+
+  infer(): boolean {
+    return this.use(() => this.cpp.Infer());
+  }
+
+  getProfilingSummary(): string {
+    return this.use(() => this.cpp.GetProfilingSummary());
+  }
+
+  cleanUp(): void {
+    if (!this.live) return;
+    this.live = false;
+    this.cpp.delete();
+    this.module._free(this.modelPtr);
+  }
+
+  private use<T>(f: () => T): T {
+    if (!this.live) throw new Error('this interpreter has been cleaned up');
+    return f();
+  }
+}
+
+/** Copy an embind vector into an array and free the vector. */
+function toArray<T>(v: CppVector<T>): T[] {
+  try {
+    const out: T[] = [];
+    for (let i = 0; i < v.size(); i++) out.push(v.get(i));
+    return out;
   } finally {
-    clearTimeout(timer);
+    v.delete();
   }
 }
