@@ -55,6 +55,37 @@ describe('compact predict body', () => {
     expect(got).toEqual(json.predictions.map((p) => ('probabilities' in p ? p.probabilities : [])));
   });
 
+  it('answers a body split at odd byte offsets, and many requests whose bodies arrive interleaved, each with its own rows', async () => {
+    const alone = async (rows: number[][]) => (await postCompact(f32(rows))).bytes;
+    // Each request's bytes go out in pieces split inside float32 values, the requests' pieces
+    // taking turns on their own connections, so every body is in flight at once.
+    const sets = Array.from({ length: 6 }, (_, i) => Array.from({ length: 3 + i }, (_, r) => iris.rows[(i * 5 + r) % iris.rows.length]!));
+    const open = sets.map((rows) => {
+      const body = f32(rows);
+      const req = httpRequest(`${api.url}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-edgeml-features': '4', 'content-length': String(body.length) } });
+      const answer = new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+      });
+      return { req, body, answer };
+    });
+    const cuts = [0, 3, 9, 22, 41];
+    for (let k = 1; k < cuts.length; k++) {
+      for (const o of open) o.req.write(o.body.subarray(cuts[k - 1], cuts[k]));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const o of open) o.req.end(o.body.subarray(cuts.at(-1)));
+    for (let i = 0; i < sets.length; i++) {
+      const got = await open[i]!.answer;
+      expect(got.status, got.bytes.toString('utf8').slice(0, 200)).toBe(200);
+      expect(got.bytes.equals(await alone(sets[i]!))).toBe(true);
+    }
+  });
+
   it('counts the rows in telemetry (inputs standardised, no prediction ids)', async () => {
     served.length = 0;
     await postCompact(f32(iris.rows.slice(0, 7)));

@@ -10,7 +10,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { InputError } from '@edgeml/runtime';
 import type { Logger } from '@edgeml/core';
 import { Batcher } from './batcher.js';
-import { COMPACT_TYPE, CompactError, CompactReader, encodeOutputs, isCompact, OUTPUTS_HEADER, ROWS_HEADER } from './compact.js';
+import { BodyError, readBody } from './body.js';
+import { answerBuffer, checkCompactHeaders, COMPACT_TYPE, CompactError, compactRows, encodeOutputs, isCompact, notFinite, OUTPUTS_HEADER, ROWS_HEADER } from './compact.js';
 import { checkFeedback, type Feedback } from './feedback.js';
 import { createApiMetrics } from './metrics.js';
 import { NoModelError, type Predictor } from './predictor.js';
@@ -58,33 +59,6 @@ class HttpError extends Error {
 type Method = 'GET' | 'POST';
 /** `t0` is when the request arrived (performance.now()), for the duration histogram. */
 type Handler = (req: IncomingMessage, res: ServerResponse, route: string, t0: number) => Promise<void> | void;
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.off('data', onData);
-        // Keep reading (and dropping) the rest, so the client is not cut off before our answer.
-        req.resume();
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`));
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
-    // A client that goes away mid-body must not leave this promise (and its chunks) behind.
-    req.on('close', () => {
-      if (!req.complete) reject(new HttpError(400, 'the request was aborted before its body was complete'));
-    });
-  });
-}
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const raw = await readBody(req, limit);
@@ -164,42 +138,55 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
   const batcher = opts.batching === false ? undefined : new Batcher(predictor, { maxRows: opts.batching?.maxRows ?? 256, onFlush: (n, rows) => metrics.merged(n, rows) });
 
   const send = (res: ServerResponse, route: string, t0: number, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-    res.end(text);
+    // Encoded once: the length is the bytes', and the socket gets bytes, not a string to encode again.
+    const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, ...headers });
+    res.end(bytes);
     metrics.request(route, status, (performance.now() - t0) / 1000);
   };
 
-  const compact = new CompactReader(limit);
   const maxInFlight = opts.maxInFlight ?? 64;
   let inFlight = 0;
-  /** A compact body in, float32 outputs out: no JSON on either side (compact.ts). */
+  /**
+   * A compact body in, float32 outputs out, with no JSON and no object per row (compact.ts): the
+   * body is read into one buffer (or kept as the one chunk it came in), viewed as float32 rows,
+   * checked and standardised in place in one pass, and the runtime writes its outputs straight
+   * into the answer's bytes, sent with one end() and a content-length.
+   */
   const predictCompact = async (req: IncomingMessage, res: ServerResponse, route: string, t0: number) => {
     const m = predictor.active;
     if (!m) throw new NoModelError();
-    const { spec } = m.release;
-    const width = spec.features.length;
-    compact.header(req, width);
+    const width = m.release.spec.features.length;
+    checkCompactHeaders(req, width, limit);
     const body = await readBody(req, limit);
     // The model may have changed while the body arrived: check against the one that runs it.
     const now = predictor.active;
-    if (now && now.release.spec.features.length !== width) throw new CompactError(409, 'model-changed', 'the model changed while the request was read; ask /v1/model and send again');
-    const { x, n } = compact.read(body, width);
-    const { model, outputs } = predictor.predictValues(x, n);
-    const k = model.runtime.info.outputSize;
+    if (!now) throw new NoModelError();
+    if (now.release.spec.features.length !== width) throw new CompactError(409, 'model-changed', 'the model changed while the request was read; ask /v1/model and send again');
+    const { x, n } = compactRows(body, width);
+    // From here to the answer nothing awaits, so `now` is the model that runs these rows.
+    const k = now.runtime.info.outputSize;
+    const values = n * k;
+    const answer = answerBuffer(values);
+    const done = predictor.predictValues(x, n, answer.view);
+    if (!done.ok) throw notFinite(x, done.notFinite, width);
+    const { model, outputs } = done;
+    const out = answer.view ?? outputs;
+    // A runtime that does not take `out` returns its own array.
+    if (answer.view && (outputs.buffer !== answer.view.buffer || outputs.byteOffset !== 0)) answer.view.set(outputs.subarray(0, values));
     const target = model.release.spec.task === 'classification' ? undefined : model.release.spec.preprocessing.target;
     // Regression values go out in the target's units, as the JSON path writes them.
-    if (target) for (let i = 0; i < n * k; i++) outputs[i] = outputs[i]! * target.std + target.mean;
-    const answer = encodeOutputs(outputs, n * k);
+    if (target) for (let i = 0; i < values; i++) out[i] = out[i]! * target.std + target.mean;
+    if (!answer.view) encodeOutputs(out, values, answer.bytes);
     res.writeHead(200, {
       'content-type': COMPACT_TYPE,
-      'content-length': answer.length,
+      'content-length': answer.bytes.length,
       [OUTPUTS_HEADER]: String(k),
       [ROWS_HEADER]: String(n),
       'x-edgeml-model': model.release.model,
       'x-edgeml-version': String(model.release.version),
     });
-    res.end(answer);
+    res.end(answer.bytes);
     metrics.request(route, 200, (performance.now() - t0) / 1000);
   };
 
@@ -296,9 +283,10 @@ export async function startApi(opts: ApiOptions): Promise<Api> {
       res.destroy();
       return;
     }
-    if (e instanceof HttpError) {
+    if (e instanceof HttpError || e instanceof BodyError) {
       // After a refused oversized body the rest of the stream is not worth keeping open for.
-      const headers = e.status === 413 ? { ...e.headers, connection: 'close' } : e.headers;
+      const given = e instanceof HttpError ? e.headers : {};
+      const headers = e.status === 413 ? { ...given, connection: 'close' } : given;
       return send(res, route, t0, e.status, { error: e.message }, headers);
     }
     if (e instanceof CompactError) {

@@ -76,6 +76,8 @@ export function createApiMetrics(predictor: Predictor, opts: { defaultMetrics?: 
     },
   });
 
+  const byRoute = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
+
   const stop = predictor.observe((s) => {
     if (s.rejected) {
       rejected.inc();
@@ -93,8 +95,13 @@ export function createApiMetrics(predictor: Predictor, opts: { defaultMetrics?: 
     registry,
     contentType: registry.contentType,
     request(route, status, seconds) {
-      requests.inc({ route, status: String(status) });
-      httpSeconds.observe({ route }, seconds);
+      // The labelled series are looked up once per route and status: every request pays for a
+      // label hash otherwise. Routes and statuses come from fixed sets, so the map stays small.
+      const key = `${route} ${status}`;
+      let series = byRoute.get(key);
+      if (!series) byRoute.set(key, (series = { count: requests.labels(route, String(status)), seconds: httpSeconds.labels(route) }));
+      series.count.inc();
+      series.seconds.observe(seconds);
     },
     merged(n) {
       mergedRequests.observe(n);

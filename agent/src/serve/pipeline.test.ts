@@ -50,6 +50,21 @@ describe('ModelPipeline', () => {
     expect(() => pipe.encode([[1, 2, null]], x, 0)).toThrow(new InputError('row 0: feature "c" is null, not a number'));
   });
 
+  it('standardises raw float32 rows in place as encode does, checking each value finite in the same pass', () => {
+    const pipe = createPipeline(spec, echo);
+    const x = Float32Array.from(rows.flat());
+    expect(pipe.standardise(x, rows.length)).toBe(-1);
+    const y = new Float32Array(rows.length * 3);
+    pipe.encode(rows, y, 0);
+    expect(Array.from(x)).toEqual(Array.from(y));
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      const z = Float32Array.from([1, 2, 3, 4, bad, 6]);
+      // The first bad value's index, left as it came so the refusal can name it.
+      expect(pipe.standardise(z, 2)).toBe(4);
+      expect(z[4]).toBe(bad);
+    }
+  });
+
   it('gives every prediction of a large call its own version-4 UUID', () => {
     const pipe = createPipeline(spec, echo);
     const n = 10_000;

@@ -29,8 +29,12 @@ export interface ModelPipeline {
    * naming the row (counted from 0 within `rows`) and the feature.
    */
   encode(rows: readonly unknown[], x: Float32Array, at: number): void;
-  /** Standardise the first `n` rows of raw float32 values in `x`, in place (checked finite by the caller). */
-  standardise(x: Float32Array, n: number): void;
+  /**
+   * Standardise the first `n` rows of raw float32 values in `x`, in place, checking each value
+   * finite in the same pass. Returns -1, or the index of the first value that is NaN or infinite
+   * (left as it was; the values before it are already standardised).
+   */
+  standardise(x: Float32Array, n: number): number;
   /** Run the first `n` standardised rows of `x` and decode the model's outputs. */
   run(x: Float32Array, n: number): Prediction[];
   /** `run`, with a fresh prediction id on each prediction. */
@@ -116,7 +120,18 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
       }
     },
     standardise(x, n) {
-      for (let o = 0; o < n * width; o += width) for (let j = 0; j < width; j++) x[o + j] = (x[o + j]! - mean[j]!) * inv[j]!;
+      const m = mean;
+      const s = inv;
+      const w = width;
+      for (let o = 0; o < n * w; o += w) {
+        for (let j = 0; j < w; j++) {
+          const v = x[o + j]!;
+          // v - v is NaN for NaN and the infinities, 0 for every finite value.
+          if (v - v !== 0) return o + j;
+          x[o + j] = (v - m[j]!) * s[j]!;
+        }
+      }
+      return -1;
     },
     run: (x, n) => decode<Prediction>(runtimeOutputs(x, n), n, undefined),
     runWithIds: (x, n) => decode<IdentifiedPrediction>(runtimeOutputs(x, n), n, predictionIds(n)),

@@ -39,6 +39,9 @@ export interface Served {
   predictions?: readonly (Prediction & { id: string })[];
 }
 
+/** What predictValues made of float32 rows: the model's outputs, or where a value was not finite. */
+export type ValuesOutcome = { ok: true; model: LoadedModel; outputs: Float32Array } | { ok: false; notFinite: number };
+
 /** What one request of a merged call got: its result, or the error that is its alone. */
 export type Outcome = { ok: true; result: PredictResult } | { ok: false; error: Error };
 
@@ -158,22 +161,24 @@ export class Predictor {
 
   /**
    * Rows that arrive as float32 already (the compact HTTP body): `x` holds n rows of raw feature
-   * values, finite (the caller checked), and is standardised in place. Returns the model's raw
-   * outputs, in `out` when the runtime takes it. Observers see the rows without predictions:
-   * no prediction ids are made, so feedback needs the JSON path.
+   * values and is checked finite and standardised in place, in one pass. Returns the model's raw
+   * outputs, in `out` when the runtime takes it; or, for a value that is NaN or infinite, its
+   * index (the rows never reach the model and observers hear nothing of them). Observers see the
+   * rows served without predictions: no prediction ids are made, so feedback needs the JSON path.
    */
-  predictValues(x: Float32Array, n: number, out?: Float32Array): { model: LoadedModel; outputs: Float32Array } {
+  predictValues(x: Float32Array, n: number, out?: Float32Array): ValuesOutcome {
     const a = this.current;
     if (!a) throw new NoModelError();
     const t0 = performance.now();
+    const bad = a.pipe.standardise(x, n);
+    if (bad >= 0) return { ok: false, notFinite: bad };
     let ok = false;
     try {
-      a.pipe.standardise(x, n);
       const outputs = a.pipe.runtime.predict(x, n, out);
       ok = true;
-      return { model: a.model, outputs };
+      return { ok: true, model: a.model, outputs };
     } finally {
-      this.notify({ version: a.model.release.version, rows: n, latencyMs: performance.now() - t0, ok, inputs: x });
+      if (this.observers.size > 0) this.notify({ version: a.model.release.version, rows: n, latencyMs: performance.now() - t0, ok, inputs: x });
     }
   }
 

@@ -1,15 +1,24 @@
 /**
  * A client of the agent's API in its own process, as an application on the device would be:
- * `node http-client.js PORT BODY_FILE CONTENT_TYPE FEATURES MS` posts the body again and again on
- * one keep-alive connection for MS milliseconds (after a warm-up), reading each answer whole, and
- * prints `{"requestsPerSecond": N, "requests": N}`.
+ * `node http-client.js PORT BODY_FILE CONTENT_TYPE FEATURES MS [CONNECTIONS] [WARMUP_MS]` posts the
+ * body again and again for MS milliseconds on CONNECTIONS keep-alive connections (default 1),
+ * each with one request in flight at a time, reading and parsing each answer whole. Before that
+ * it sends for WARMUP_MS (default: 50 requests per connection) so that both ends' code is
+ * compiled. Prints `timed` when the timed window starts, then
+ * `{"requestsPerSecond": N, "requests": N, "warmupRequests": N}`; `requests` counts the timed ones.
+ *
+ * With one connection this measures a request's round trip (client, kernel, server, back); with
+ * several, the server always has a request waiting while it answers another, which is how a
+ * high-throughput client uses it and what rows/s at the server is.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
-const [port, bodyFile, contentType, features, ms] = process.argv.slice(2);
+const [port, bodyFile, contentType, features, ms, connectionsArg, warmupArg] = process.argv.slice(2);
 const body = readFileSync(bodyFile!);
-const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const connections = Number(connectionsArg ?? 1);
+const warmupMs = warmupArg === undefined ? undefined : Number(warmupArg);
+const agent = new Agent({ keepAlive: true, maxSockets: connections });
 const headers: Record<string, string | number> = { 'content-type': contentType!, 'content-length': body.length };
 if (contentType === 'application/octet-stream') headers['x-edgeml-features'] = features!;
 
@@ -26,17 +35,33 @@ function post(): Promise<Buffer> {
   });
 }
 
-async function main(): Promise<void> {
-  // The client parses what it gets, as a real one must.
-  const parse = contentType === 'application/json' ? (b: Buffer) => JSON.parse(b.toString('utf8')) as unknown : (b: Buffer) => new Float32Array(b.buffer, b.byteOffset, b.length / 4);
-  for (let i = 0; i < 50; i++) parse(await post());
+// The client parses what it gets, as a real one must.
+const parse =
+  contentType === 'application/json'
+    ? (b: Buffer) => JSON.parse(b.toString('utf8')) as unknown
+    : // Buffer.concat gives a fresh, aligned buffer; a view is all a client needs.
+      (b: Buffer) => new Float32Array(b.buffer, b.byteOffset, b.length / 4);
+
+/** One connection's loop: requests back to back until `until` (and at least `min`); how many it sent. */
+async function loop(until: number, min: number): Promise<number> {
   let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < Number(ms) || n < 20) {
+  while (performance.now() < until || n < min) {
     parse(await post());
     n++;
   }
-  process.stdout.write(JSON.stringify({ requestsPerSecond: (n * 1000) / (performance.now() - t0), requests: n + 50 }) + '\n');
+  return n;
+}
+
+async function main(): Promise<void> {
+  const lanes = Array.from({ length: connections });
+  const warm = await Promise.all(lanes.map(() => loop(warmupMs === undefined ? 0 : performance.now() + warmupMs, 50)));
+  // The server's side starts its CPU clock on this line: the timed window only, not the warm-up.
+  process.stdout.write('timed\n');
+  const t0 = performance.now();
+  const counts = await Promise.all(lanes.map(() => loop(t0 + Number(ms), 20)));
+  const elapsed = performance.now() - t0;
+  const requests = counts.reduce((a, b) => a + b, 0);
+  process.stdout.write(JSON.stringify({ requestsPerSecond: (requests * 1000) / elapsed, requests, warmupRequests: warm.reduce((a, b) => a + b, 0) }) + '\n');
   agent.destroy();
 }
 
