@@ -9,7 +9,7 @@
  * that is mostly long-lived anyway. `--expose-gc` lets the agent collect once when a burst of
  * requests ends (agent/src/idle-gc.ts), which gives back what the burst left behind.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc'];
 
 /**
  * Environment: glibc's malloc keeps freed memory of compiler threads (V8 compiles the TFLite

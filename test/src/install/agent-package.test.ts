@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '@edgeml/agent';
@@ -51,6 +52,31 @@ afterAll(async () => {
 
 const agentCli = (args: string[]) => runProgram(bin, args, { cwd: device, timeoutMs: 60_000 });
 
+/** The enrolled device (set by the enrolment test, reused by the memory test). */
+let enrolled: { config: string; apiPort: number } | undefined;
+
+/** Start the installed agent as systemd would and wait until it serves version 1. */
+async function startInstalled(config: string, apiPort: number): Promise<{ child: ChildProcess; api: string }> {
+  const child = spawn(bin, ['start', '--config', config], { cwd: device, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let log = '';
+  child.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
+  const api = `http://127.0.0.1:${apiPort}`;
+  await waitFor(
+    'the installed agent to serve version 1',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode}: ${log}`);
+      const res = await fetch(`${api}/v1/model`).catch(() => undefined);
+      return res?.ok && ((await res.json()) as { version?: number }).version === 1 ? true : undefined;
+    },
+    120_000,
+    200,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; agent log: ${log}`);
+  });
+  return { child, api };
+}
+
 describe('the packed agent, installed by npm', () => {
   it('installs into an empty folder with an edgeml-agent command and no native addon', async () => {
     expect(install.code, install.stderr).toBe(0);
@@ -74,30 +100,15 @@ describe('the packed agent, installed by npm', () => {
     await hub.hub.publish({ ...releaseInputFrom(candidate, { model: 'iris', budgets: { probationMs: 0 } }) }, { stage: false });
     const apiPort = await freePort();
     const config = join(dir, 'agent.json');
-    const enrolled = await agentCli([
+    const enrolledRun = await agentCli([
       'enroll', '--hub', hub.hub.httpUrl!, '--token', hub.hub.createEnrollToken(), '--device-id', 'pi-1', '--model', 'iris',
       '--data-dir', join(dir, 'agent-data'), '--config', config, '--api-port', String(apiPort),
     ]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    expect(enrolled.stdout).toContain(`edgeml-agent start --config ${config}`);
+    expect(enrolledRun.code, enrolledRun.stderr).toBe(0);
+    expect(enrolledRun.stdout).toContain(`edgeml-agent start --config ${config}`);
+    enrolled = { config, apiPort };
 
-    const child = spawn(bin, ['start', '--config', config], { cwd: device, stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let log = '';
-    child.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
-    const api = `http://127.0.0.1:${apiPort}`;
-    await waitFor(
-      'the installed agent to serve version 1',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode}: ${log}`);
-        const res = await fetch(`${api}/v1/model`).catch(() => undefined);
-        return res?.ok && ((await res.json()) as { version?: number }).version === 1 ? true : undefined;
-      },
-      120_000,
-      200,
-    ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; agent log: ${log}`);
-    });
+    const { child, api } = await startInstalled(config, apiPort);
 
     const res = await fetch(`${api}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ row: [5.1, 3.5, 1.4, 0.2] }) });
     expect(res.status).toBe(200);
@@ -135,4 +146,52 @@ describe('the packed agent, installed by npm', () => {
     for (const a of assignments) expect(unitText).toContain(`\nEnvironment=${a}\n`);
     expect((await readFile(launcher, 'utf8')).split('\n')[0]).toBe(`#!/usr/bin/env -S ${assignments.join(' ')} node ${AGENT_NODE_FLAGS.join(' ')}`);
   });
+
+  // Issue 13: the agent idles small with a model loaded and gives back what a burst took.
+  // `npm run bench -- footprint` measures the figures against the targets (70 MB, 1.10x);
+  // this guards them with room for a busy test machine. Before the fixes: ~100 MB and 1.39x.
+  it('holds its memory over 100,000 predictions: idle RSS and RSS after the load stay bounded', async () => {
+    expect(enrolled, 'the enrolment test ran first').toBeDefined();
+    const { child, api } = await startInstalled(enrolled!.config, enrolled!.apiPort);
+    const rss = async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+    // Settle: start-up's garbage is collected once requests stop (agent/src/idle-gc.ts).
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const idle = await rss();
+    const port = new URL(api).port;
+    const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+    const body = JSON.stringify({ row: [5.1, 3.5, 1.4, 0.2] });
+    let next = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          for (let i = next++; i < PREDICTIONS; i = next++) expect(await postRow(agent, Number(port), body)).toBe(200);
+        }),
+      );
+    } finally {
+      agent.destroy();
+    }
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const after = await rss();
+    child.kill('SIGKILL');
+    expect(idle, `idle RSS ${idle.toFixed(1)} MB`).toBeLessThanOrEqual(IDLE_LIMIT_MB);
+    expect(after / idle, `RSS ${idle.toFixed(1)} MB idle, ${after.toFixed(1)} MB after ${PREDICTIONS} predictions`).toBeLessThanOrEqual(GROWTH_LIMIT);
+  }, 300_000);
 });
+
+const PREDICTIONS = 100_000;
+const CLIENTS = 8;
+const SETTLE_MS = 2_500;
+const IDLE_LIMIT_MB = 80;
+const GROWTH_LIMIT = 1.15;
+
+function postRow(agent: Agent, port: number, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/v1/predict', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
