@@ -15,7 +15,7 @@ export { fitNumericImpute, fitCategoryImpute, parseImpute, type ImputeOption, ty
 export { fitDriftReference, binOf, psi } from './drift/reference.js';
 export { loadTfliteRuntime, createTfliteRuntime, type TfliteRuntime, type TfliteRuntimeOptions } from './tflite/runtime/runtime.js';
 /** The interpreter itself, for checks that must not go through the runtime's own conversions. */
-export { loadTfliteWasm, type TfliteWasm, type ModelRunner, type RunnerTensor } from './tflite/runtime/env.js';
+export { loadTfliteWasm, loadInterpreter, type TfliteWasm, type ModelRunner, type RunnerTensor } from './tflite/runtime/env.js';
 export {
   readTflite,
   tensorData,

@@ -57,6 +57,7 @@ const FACTORY_NAME = 'tflite_web_api_ModuleFactory';
 const STDERR_KEEP = 200;
 /** Profiling entries the interpreter keeps per run (the package's own default). */
 const PROFILING_ENTRIES = 1024;
+const LOAD_TIMEOUT_MS = 60_000;
 
 /** An embind object: C++ memory that JavaScript must release. */
 interface Embound {
@@ -107,11 +108,15 @@ let loading: Promise<TfliteWasm> | undefined;
 /** Load the interpreter (once per process) and return the runner factory. */
 export function loadTfliteWasm(): Promise<TfliteWasm> {
   // A failure is final for the process: a broken install does not mend itself between calls.
-  loading ??= load();
+  loading ??= loadInterpreter(join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm'));
   return loading;
 }
 
-async function load(): Promise<TfliteWasm> {
+/**
+ * Load the interpreter from `dir` (the glue script and its .wasm). Exported for tests of a
+ * damaged install; everything else calls loadTfliteWasm().
+ */
+export async function loadInterpreter(dir: string, timeoutMs = LOAD_TIMEOUT_MS): Promise<TfliteWasm> {
   // The interpreter's stderr (model errors such as "Didn't find op for builtin opcode ...")
   // goes to the module's printErr; we keep the lines so the runtime can quote the reason in
   // the error it raises, and nothing is printed to the host's stderr behind its back.
@@ -122,23 +127,31 @@ async function load(): Promise<TfliteWasm> {
     stderrCount++;
     if (stderr.length > STDERR_KEEP) stderr.shift();
   };
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const dir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
     const [glue, binary] = await Promise.all([readFile(join(dir, GLUE), 'utf8'), readFile(join(dir, BINARY))]);
     const compiled = wasmApi.compile(binary);
+    // The glue waits forever for an instance that never comes: a failed compile or instantiation
+    // (a damaged .wasm) must end the load instead, and so must a module that never gets ready.
+    let fail!: (e: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    // Observed by the race below, unless the glue fails first: then nobody else will.
+    failed.catch(() => undefined);
+    compiled.catch(fail);
+    timer = setTimeout(() => fail(new Error(`the interpreter was not ready within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
     const factory = evaluateGlue(glue, join(dir, GLUE));
-    const module = await factory({
+    const ready = factory({
       printErr,
       print: printErr,
       // Handing over the instance ourselves keeps the glue off its browser paths (fetch,
       // XMLHttpRequest, self.location); `{}` tells it the instance comes asynchronously.
       instantiateWasm: (imports: unknown, receive: ReceiveInstance) => {
-        compiled
-          .then(async (m) => receive(await wasmApi.instantiate(m, imports), m))
-          .catch((e: unknown) => printErr(`cannot instantiate ${BINARY}: ${e instanceof Error ? e.message : String(e)}`));
+        compiled.then(async (m) => receive(await wasmApi.instantiate(m, imports), m)).catch(fail);
         return {};
       },
     });
+    const module = await Promise.race([ready, failed]);
     if (typeof module.TFLiteWebModelRunner?.CreateFromBufferAndOptions !== 'function') throw new Error(`${GLUE} did not register its model runner`);
     return {
       createRunner: (model, options) => Promise.resolve(createRunner(module, model, options)),
@@ -148,6 +161,8 @@ async function load(): Promise<TfliteWasm> {
   } catch (e) {
     const said = stderr.length > 0 ? ` (${stderr.join('; ')})` : '';
     throw new EdgemlError('tflite-env', `cannot start the TFLite interpreter: ${e instanceof Error ? e.message : String(e)}${said}`, { exitCode: 1, cause: e });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
