@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '@edgeml/agent';
@@ -16,6 +15,7 @@ import { deviceRuntimes } from 'edgeml';
 import { dataFile, tempDir } from '../helpers/cli.js';
 import { startTestHub, waitFor, type TestHub } from '../helpers/fleet.js';
 import { freePort } from '../helpers/mosquitto.js';
+import { predictLoad } from '../helpers/predict-load.js';
 import { filesEnding, npmEnv, packTarball, runProgram, treeBytes, type Run } from './packed.js';
 
 /** The install budget for the device package. */
@@ -157,19 +157,7 @@ describe('the packed agent, installed by npm', () => {
     // Settle: start-up's garbage is collected once requests stop (agent/src/idle-gc.ts).
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const idle = await rss();
-    const port = new URL(api).port;
-    const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const body = JSON.stringify({ row: [5.1, 3.5, 1.4, 0.2] });
-    let next = 0;
-    try {
-      await Promise.all(
-        Array.from({ length: CLIENTS }, async () => {
-          for (let i = next++; i < PREDICTIONS; i = next++) expect(await postRow(agent, Number(port), body)).toBe(200);
-        }),
-      );
-    } finally {
-      agent.destroy();
-    }
+    await predictLoad(Number(new URL(api).port), [JSON.stringify({ row: [5.1, 3.5, 1.4, 0.2] })], PREDICTIONS, CLIENTS);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = await rss();
     child.kill('SIGKILL');
@@ -183,15 +171,3 @@ const CLIENTS = 8;
 const SETTLE_MS = 2_500;
 const IDLE_LIMIT_MB = 80;
 const GROWTH_LIMIT = 1.15;
-
-function postRow(agent: Agent, port: number, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/v1/predict', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}

@@ -9,11 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTestAgent, startTestHub, waitFor } from '../../helpers/fleet.js';
+import { postPredict, predictLoad } from '../../helpers/predict-load.js';
 import { cliBin, deviceModel, freePort, procMemory, RUNTIME_LABEL, sleep } from '../device.js';
 import type { BenchContext, Section, SectionResult, Table } from '../section.js';
 import { measuredValue, pairedRatio, summarize, type Target } from '../stats.js';
@@ -80,18 +80,6 @@ interface Round {
   predictionsPerSec: number;
 }
 
-function post(agent: Agent | false, port: number, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/v1/predict', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
@@ -113,7 +101,7 @@ async function start(v: Variant, configPath: string, port: number, bodies: strin
     let coldStartS: number;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the agent exited (${child.exitCode}) before answering: ${stderr.trim()}`);
-      if ((await post(false, port, bodies[0]!).catch(() => 0)) === 200) {
+      if ((await postPredict(false, port, bodies[0]!).catch(() => 0)) === 200) {
         coldStartS = (performance.now() - t0) / 1000;
         break;
       }
@@ -123,21 +111,8 @@ async function start(v: Variant, configPath: string, port: number, bodies: strin
     await sleep(SETTLE_MS);
     const idle = await procMemory(child.pid!);
     // 100k predictions, one row per request, from a few keep-alive clients at once.
-    const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
     const started = performance.now();
-    let next = 0;
-    try {
-      await Promise.all(
-        Array.from({ length: CLIENTS }, async () => {
-          for (let i = next++; i < PREDICTIONS; i = next++) {
-            const status = await post(agent, port, bodies[i % bodies.length]!);
-            if (status !== 200) throw new Error(`POST /v1/predict answered ${status}`);
-          }
-        }),
-      );
-    } finally {
-      agent.destroy();
-    }
+    await predictLoad(port, bodies, PREDICTIONS, CLIENTS);
     const predictionsPerSec = PREDICTIONS / ((performance.now() - started) / 1000);
     await sleep(SETTLE_MS);
     const after = await procMemory(child.pid!);
