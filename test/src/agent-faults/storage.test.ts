@@ -150,8 +150,12 @@ describe('a full disk', () => {
       expect((await savedState(dataDir)).update).toMatchObject({ state: 'verifying', version: rec.version });
       await free();
       await untilStatus(agent, 'active once space is back', (st) => st.state === 'active' && st.version === rec.version && st.lastError === null, 90_000);
-      const state = await savedState(dataDir);
-      expect(state.update).toBeNull();
+      // The status reads the agent's memory, where the finished update is cleared just before
+      // the save that records it (a restart in between finishes it again), so wait for the save.
+      const state = await waitFor('the finished update cleared from state.json', async () => {
+        const st = await savedState(dataDir);
+        return st.update === null ? st : undefined;
+      }, 30_000);
       expect(state.slots[state.active!]).toMatchObject({ version: rec.version });
       expect(await leftovers(dataDir)).toEqual([]);
     } finally {
