@@ -29,6 +29,12 @@ export interface BlockRequest {
   /** The input's columns, once known. */
   columns?: string[];
   last: boolean;
+  /**
+   * Output buffers this thread has written out, for the worker to encode into again: buffers
+   * go round instead of being allocated per block, since every allocation of a few MB counts as
+   * external memory and buys a full garbage collection soon after, on both threads.
+   */
+  spare?: ArrayBuffer[];
 }
 
 export type BlockReply =
@@ -37,6 +43,8 @@ export type BlockReply =
       ok: true;
       /** The block's output rows, encoded. */
       out: Uint8Array;
+      /** The request's input buffer, given back to be read into again. */
+      input: ArrayBuffer;
       /** The errors file's lines for the block's bad records. */
       errText: string;
       predicted: number;

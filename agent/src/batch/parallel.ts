@@ -62,8 +62,17 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
   let sinceCheckpoint = 0;
   let lastCheckpoint = performance.now();
   let interrupted = false;
+  // Output buffers written out, to go back to a worker with the next request.
+  const spareOut: ArrayBuffer[] = [];
 
+  /**
+   * Flush the outputs and record a checkpoint of what was written when it was called. The
+   * writes already done are in the files; later ones may reach the disk with the flush too,
+   * which is harmless: a resume truncates the files to the recorded lengths.
+   */
   const checkpoint = async (at: Checkpoint['resumeAt'], counts: { records: number; predicted: number; bad: number; outBytes: number; errBytes: number }) => {
+    sinceCheckpoint = 0;
+    lastCheckpoint = performance.now();
     await outFh?.sync();
     await errFh?.sync();
     const c: Checkpoint = {
@@ -79,8 +88,14 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
     };
     if (at) c.resumeAt = at;
     await writeCheckpoint(r.output, c);
-    sinceCheckpoint = 0;
-    lastCheckpoint = performance.now();
+  };
+  // The periodic checkpoint runs beside the loop, which keeps the workers fed while the disk
+  // flushes; one at a time, and a failure ends the run at the next block.
+  let background: Promise<void> | undefined;
+  let backgroundFailed: unknown;
+  const settle = async () => {
+    await background;
+    if (backgroundFailed !== undefined) throw backgroundFailed as Error; // rethrown as caught
   };
 
   try {
@@ -89,9 +104,9 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (errBytes > 0) errFh = await openAt(r.errFile, errBytes);
       else await rm(r.errFile, { force: true });
     }
-    const reader = new BlockReader(inFh, r.inFormat, BLOCK_BYTES, resumeAt ?? { offset: 0, lines: 0 });
-    const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
     const max = r.workers * IN_FLIGHT_PER_WORKER;
+    const reader = new BlockReader(inFh, r.inFormat, BLOCK_BYTES, { start: resumeAt ?? { offset: 0, lines: 0 }, size: r.size, spread: max, firstRecordAlone: columns === undefined });
+    const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
     // Blocks that could not be cut at a record boundary go in order to one worker.
     let inOrder: number | undefined;
     let reading = true;
@@ -110,6 +125,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         }
         if (block.last) reading = false;
         const req: BlockRequest = { seq: seq++, bytes: block.bytes, last: block.last };
+        if (spareOut.length) req.spare = spareOut.splice(0);
         let w: number;
         if (columns === undefined) {
           w = 0;
@@ -127,6 +143,8 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (!next) break;
       const { block } = next;
       const a = await codecCall(next.reply);
+      if (backgroundFailed !== undefined) throw backgroundFailed as Error; // rethrown as caught
+      reader.recycle(a.input);
       if (a.columns && columns === undefined) columns = a.columns;
       if (a.header !== undefined && !outFh) {
         await mkdir(dirname(r.output), { recursive: true });
@@ -139,6 +157,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         if (!outFh) throw new Error('rows to write before the input header was read');
         outBytes += await writeAll(outFh, a.out, outBytes);
       }
+      if (a.out.byteLength > 0) spareOut.push(a.out.buffer as ArrayBuffer);
       if (a.errText) {
         errFh ??= await open(r.errFile, 'w');
         errBytes += await writeAll(errFh, a.errText, errBytes);
@@ -153,6 +172,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (a.fatal) {
         // The good rows before the bad record are written; a resume (say, with skip) reads the
         // block again from its start, truncating what was written after that.
+        await settle();
         if (block.cut && columns) await checkpoint({ offset: block.offset, lines: block.lineBase, columns }, before);
         else await checkpoint(undefined, { records, predicted, bad, outBytes, errBytes });
         throw checkFailed('bad-row', `${r.input}:${a.fatal.line}: ${a.fatal.error}`);
@@ -161,16 +181,29 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         reading = false;
         interrupted = true;
       }
-      if (outFh && (interrupted ? inFlight.length === 0 : sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
-        if (!block.last || interrupted) await checkpoint(after, { records, predicted, bad, outBytes, errBytes });
+      const counts = { records, predicted, bad, outBytes, errBytes };
+      if (outFh && interrupted && inFlight.length === 0) {
+        await settle();
+        await checkpoint(after, counts);
+      } else if (outFh && !interrupted && !block.last && !background && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
+        background = checkpoint(after, counts).then(
+          () => (background = undefined),
+          (e: unknown) => {
+            backgroundFailed ??= e;
+            background = undefined;
+          },
+        );
       }
     }
+    await settle();
     if (!interrupted) {
       await outFh?.sync();
       await errFh?.sync();
       await removeCheckpoint(r.output);
     }
   } finally {
+    // Nothing may write the checkpoint after the run has ended (or removed it).
+    await background;
     await pool.close();
     await inFh.close();
     await outFh?.close();
@@ -225,7 +258,7 @@ async function startPool(n: number, setup: WorkerSetup): Promise<Pool> {
         new Promise<Ok>((resolve, reject) => {
           if (failed) return reject(failed);
           pending.push({ resolve, reject });
-          worker.postMessage(req, [req.bytes.buffer as ArrayBuffer]);
+          worker.postMessage(req, [req.bytes.buffer as ArrayBuffer, ...(req.spare ?? [])]);
         }),
     };
   });
