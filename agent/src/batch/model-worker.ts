@@ -25,6 +25,12 @@ let rows: Spare | undefined;
 const outPool: ArrayBuffer[] = [];
 /** Enough spare output buffers for the blocks in flight; more would only hold memory. */
 const MAX_POOLED = 4;
+/**
+ * A block is decoded, run and encoded this many bytes at a time: a step's rows, features and
+ * outputs stay in the core's cache from one step to the next, instead of a block's MBs going
+ * out to memory and back three times.
+ */
+const STEP_BYTES = 64 << 10;
 
 try {
   decoder = await createDecoder(setup.codec);
@@ -58,13 +64,9 @@ function block(m: BlockRequest): BlockReply & { ok: true } {
     encoder ??= newEncoder(m.columns);
   }
   const before = decoder.position.records;
-  const pieces = [decoder.decode(m.bytes, rows)];
-  if (m.last && !pieces[0]!.decoded.done) pieces.push(decoder.decode(null));
-  const first = pieces[0]!.decoded;
-  rows = { x: first.x, rowRecords: first.rowRecords };
   const { outSize } = setup.codec;
   const width = setup.codec.spec.features.length;
-  const parts: Uint8Array[] = [];
+  const out = new Collector();
   let errText = '';
   const bad: { line: number; error: string }[] = [];
   let badCount = 0;
@@ -73,7 +75,20 @@ function block(m: BlockRequest): BlockReply & { ok: true } {
   let header: string | undefined;
   let fatal: BadRecord | undefined;
   let records = before;
-  for (const { decoded: d, echo } of pieces) {
+  const bytes = m.bytes;
+  let pos = 0;
+  for (;;) {
+    let piece: ReturnType<LineDecoder['decode']>;
+    if (pos < bytes.length) {
+      // Steps end at a line break (a record may still go on, as at a block's end: the decoder carries it).
+      const lf = pos + STEP_BYTES < bytes.length ? bytes.indexOf(10, pos + STEP_BYTES) : -1;
+      const end = lf < 0 ? bytes.length : lf + 1;
+      piece = decoder.decode(bytes.subarray(pos, end), rows);
+      pos = end;
+      rows = { x: piece.decoded.x, rowRecords: piece.decoded.rowRecords };
+    } else if (m.last) piece = decoder.decode(null);
+    else break;
+    const { decoded: d, echo } = piece;
     if (d.columns && !encoder) {
       columns = d.columns;
       encoder = newEncoder(d.columns);
@@ -88,8 +103,7 @@ function block(m: BlockRequest): BlockReply & { ok: true } {
         if (got !== into) outputs.set(got, r * outSize);
       }
       if (!encoder) throw new Error('rows before the input header was read');
-      // The encoder's bytes are a view of its own buffer: this copy is the one that moves.
-      parts.push(moving(encoder.encode(echo, outputs, d.n, outSize)));
+      out.append(encoder.encode(echo, outputs, d.n, outSize));
       predicted += d.n;
     }
     for (const b of d.bad) {
@@ -102,25 +116,47 @@ function block(m: BlockRequest): BlockReply & { ok: true } {
       fatal = d.fatal;
       break;
     }
+    if (d.done) break;
   }
-  // Buffer.concat may take a slice of Node's shared pool, which must not be transferred.
-  const out = parts.length === 1 ? parts[0]! : parts.length === 0 ? new Uint8Array(0) : moving(Buffer.concat(parts));
-  const input = m.bytes.buffer as ArrayBuffer;
-  const reply: BlockReply & { ok: true } = { seq: m.seq, ok: true, out, input, errText, predicted, records: records - before, bad, badCount };
+  const input = bytes.buffer as ArrayBuffer;
+  const reply: BlockReply & { ok: true } = { seq: m.seq, ok: true, out: out.bytes(), input, errText, predicted, records: records - before, bad, badCount };
   if (fatal) reply.fatal = { line: fatal.line, error: fatal.error };
   if (columns) reply.columns = columns;
   if (header !== undefined) reply.header = header;
   return reply;
 }
 
-/** A copy of `bytes` in a buffer of its own (a pooled one when one is big enough), to transfer. */
-function moving(bytes: Uint8Array): Uint8Array {
-  const i = outPool.findIndex((b) => b.byteLength >= bytes.length);
-  // A quarter more than asked, so blocks a little longer than this one fit it later.
-  const buf = i >= 0 ? outPool.splice(i, 1)[0]! : new ArrayBuffer(Math.max(64, Math.ceil(bytes.length * 1.25)));
-  const out = new Uint8Array(buf, 0, bytes.length);
-  out.set(bytes);
-  return out;
+/**
+ * A block's output bytes, in a buffer of their own to transfer: a pooled one while it is big
+ * enough (the encoder's own bytes are a view of its buffer, valid until its next call).
+ */
+class Collector {
+  private buf: Uint8Array = EMPTY;
+  private n = 0;
+
+  append(bytes: Uint8Array): void {
+    if (this.n + bytes.length > this.buf.length) {
+      const next = buffer(this.n + bytes.length);
+      next.set(this.buf.subarray(0, this.n));
+      this.buf = next;
+    }
+    this.buf.set(bytes, this.n);
+    this.n += bytes.length;
+  }
+
+  bytes(): Uint8Array {
+    // An empty view of a buffer of its own, not of the shared EMPTY (which transfer would detach).
+    return this.n === 0 ? new Uint8Array(0) : this.buf.subarray(0, this.n);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A buffer of `size` bytes at least: a pooled one when one is big enough. */
+function buffer(size: number): Uint8Array {
+  const i = outPool.findIndex((b) => b.byteLength >= size);
+  // Twice what is asked (the rows of a block come a step at a time), so it fits later blocks.
+  return new Uint8Array(i >= 0 ? outPool.splice(i, 1)[0]! : new ArrayBuffer(Math.max(1 << 16, size * 2)));
 }
 
 function newEncoder(columns: string[]): OutputEncoder {
