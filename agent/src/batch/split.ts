@@ -118,7 +118,7 @@ export class BlockReader {
   private want(): number {
     // The first record is usually a short header: reading a whole block for it would carry the
     // rest into a buffer twice the size.
-    if (this.first) return MIN_BLOCK_BYTES;
+    if (this.first) return Math.min(this.blockBytes, MIN_BLOCK_BYTES);
     const left = this.o.size - this.pos;
     return Math.min(this.blockBytes, Math.max(MIN_BLOCK_BYTES, Math.ceil(left / this.o.spread)));
   }
