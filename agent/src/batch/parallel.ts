@@ -10,17 +10,14 @@
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { checkFailed } from '@edgeml/core';
 import { removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { fromWire, type WireError } from './codec.js';
 import { batchSummary, codecCall, openAt, writeAll } from './files.js';
 import type { DataFormat } from './formats.js';
-import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
+import type { BlockRequest, WorkerSetup } from './parallel-wire.js';
+import { startPool, type Ok } from './pool.js';
 import { BlockReader, type Block } from './split.js';
 import type { BatchModel, BatchOptions, BatchSummary } from './runner.js';
-
-export const MODEL_WORKER_URL = new URL('./model-worker.js', import.meta.url);
 
 /** Input is read in blocks of this size; a block is the unit a worker decodes, runs and encodes. */
 const BLOCK_BYTES = 1 << 20;
@@ -41,12 +38,11 @@ export interface ParallelRun {
   setup: WorkerSetup;
 }
 
-type Ok = BlockReply & { ok: true };
-
 export async function runParallel(o: BatchOptions, r: ParallelRun, started: number): Promise<BatchSummary> {
   const { previous, model } = r;
-  const pool = await startPool(r.workers, r.setup);
   const inFh = await open(r.input, 'r');
+  // Workers load their interpreters while this thread opens the files and reads the first block.
+  const pool = startPool(r.workers, r.setup);
   let outFh: FileHandle | undefined;
   let errFh: FileHandle | undefined;
   const resumeAt = previous?.resumeAt;
@@ -109,10 +105,12 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
     const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
     // Blocks that could not be cut at a record boundary go in order to one worker.
     let inOrder: number | undefined;
+    // The worker whose decoder reads the header.
+    let headerWorker: number | undefined;
     let reading = true;
     let seq = 0;
     for (;;) {
-      // Until the header is read, one block at a time to worker 0, whose decoder reads it.
+      // Until the header is read, one block at a time to the worker whose decoder reads it.
       while (reading && inFlight.length < max && (columns !== undefined || inFlight.length === 0)) {
         if (o.signal?.aborted) {
           reading = false;
@@ -126,9 +124,10 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         if (block.last) reading = false;
         const req: BlockRequest = { seq: seq++, bytes: block.bytes, last: block.last };
         if (spareOut.length) req.spare = spareOut.splice(0);
+        await pool.firstReady();
         let w: number;
         if (columns === undefined) {
-          w = 0;
+          w = headerWorker ??= pool.leastBusy();
           if (req.seq === 0) req.lineBase = block.lineBase;
         } else if (!block.cut && inOrder !== undefined) w = inOrder;
         else {
@@ -144,6 +143,9 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       const { block } = next;
       const a = await codecCall(next.reply);
       if (backgroundFailed !== undefined) throw backgroundFailed as Error; // rethrown as caught
+      // A worker that failed to load gets no blocks: its failure must still end the run.
+      const failed = pool.failure();
+      if (failed) throw failed;
       reader.recycle(a.input);
       if (a.columns && columns === undefined) columns = a.columns;
       if (a.header !== undefined && !outFh) {
@@ -216,74 +218,4 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
 function quiet<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
-}
-
-interface Pool {
-  send(w: number, req: BlockRequest): Promise<Ok>;
-  leastBusy(): number;
-  close(): Promise<void>;
-}
-
-/** Workers that have loaded their interpreter; a worker that fails fails every call after. */
-async function startPool(n: number, setup: WorkerSetup): Promise<Pool> {
-  const members = Array.from({ length: n }, () => {
-    const worker = new Worker(MODEL_WORKER_URL, { workerData: setup });
-    const pending: { resolve: (v: Ok) => void; reject: (e: Error) => void }[] = [];
-    let failed: Error | undefined;
-    let onReady: { resolve: () => void; reject: (e: Error) => void } | undefined;
-    const ready = new Promise<void>((resolve, reject) => (onReady = { resolve, reject }));
-    const fail = (e: Error) => {
-      failed ??= e;
-      onReady?.reject(e);
-      for (const p of pending.splice(0)) p.reject(e);
-    };
-    worker.on('message', (m: BlockReply | { ready: boolean; error?: WireError }) => {
-      if ('ready' in m) {
-        if (m.ready) onReady?.resolve();
-        else fail(fromWire(m.error!));
-        return;
-      }
-      const p = pending.shift();
-      if (!p) return;
-      if (m.ok) p.resolve(m);
-      else p.reject(fromWire(m.error));
-    });
-    worker.on('error', (e) => fail(e));
-    worker.on('exit', (code) => fail(new Error(`a batch worker exited (code ${code})`)));
-    return {
-      worker,
-      ready,
-      pending,
-      send: (req: BlockRequest) =>
-        new Promise<Ok>((resolve, reject) => {
-          if (failed) return reject(failed);
-          pending.push({ resolve, reject });
-          worker.postMessage(req, [req.bytes.buffer as ArrayBuffer, ...(req.spare ?? [])]);
-        }),
-    };
-  });
-  const close = async () => {
-    await Promise.all(members.map((m) => m.worker.terminate()));
-  };
-  try {
-    await Promise.all(members.map((m) => m.ready));
-  } catch (e) {
-    await close();
-    throw e;
-  }
-  let turn = 0;
-  return {
-    send: (w, req) => members[w]!.send(req),
-    // Ties go round the workers, so equal blocks spread evenly.
-    leastBusy: () => {
-      let best = -1;
-      for (let k = 0; k < n; k++) {
-        const i = (turn + k) % n;
-        if (best < 0 || members[i]!.pending.length < members[best]!.pending.length) best = i;
-      }
-      turn = (best + 1) % n;
-      return best;
-    },
-    close,
-  };
 }

@@ -18,7 +18,8 @@ import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } fr
 import { openCodec, type CodecDecoded, type Written } from './codec.js';
 import { batchSummary, checkResumable, codecCall, openAt, writeAll } from './files.js';
 import { formatOfPath, type DataFormat } from './formats.js';
-import { MODEL_WORKER_URL, runParallel } from './parallel.js';
+import { runParallel } from './parallel.js';
+import { MODEL_WORKER_URL } from './pool.js';
 import type { RuntimeSource } from './parallel-wire.js';
 
 /** A model ready to run, from an agent's active slot or a model directory. */

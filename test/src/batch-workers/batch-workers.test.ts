@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch } from '@edgeml/agent';
 import { readModelDir } from '@edgeml/ml';
@@ -146,6 +147,32 @@ describe('edgeml batch --workers', () => {
       expect(JSON.parse(resumed.stdout)).toMatchObject({ records: n, predicted: n - 2, bad: 2 });
       expect((await readFile(out)).equals(await readFile(join(dir, 'skip-ref.csv')))).toBe(true);
     });
+  });
+
+  it('fails the run with the loading error when one of the workers cannot load the model, writing nothing', async () => {
+    // The second worker's runtime registry has no TFLite loader; the first loads the real one.
+    const runtimes = join(dir, 'half-runtimes.mjs');
+    const real = pathToFileURL(join(repoRoot, 'packages/runtime/dist/index.js')).href;
+    await writeFile(
+      runtimes,
+      `import { threadId } from 'node:worker_threads';\nexport function half() {\n  const loader = async (a) => (await import(${JSON.stringify(real)})).createTfliteRuntime(a);\n  return threadId % 2 ? { 'tflite-int8': loader } : {};\n}\n`,
+    );
+    const input = await digitsCsv('half.csv', 20_000);
+    const out = join(dir, 'half-out.csv');
+    const { meta, artifact } = await readModelDir(model);
+    const runtime = await loadTfliteRuntime(artifact);
+    try {
+      const run = runBatch({
+        input,
+        output: out,
+        model: { name: 'digits-int8', version: 1, sha256: meta.sha256, spec: meta.spec, runtime, artifact: { bytes: Uint8Array.from(artifact), format: 'tflite-int8' } },
+        workers: { count: 2, runtimes: { module: pathToFileURL(runtimes).href, export: 'half' } },
+      });
+      await expect(run).rejects.toThrow(/has no runtime for tflite-int8/);
+    } finally {
+      runtime.dispose();
+    }
+    expect(await stat(out).catch(() => null)).toBeNull();
   });
 
   it('refuses --workers 0 with exit 2', async () => {
