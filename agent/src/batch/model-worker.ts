@@ -2,18 +2,21 @@
  * A batch worker thread: decodes blocks of the input, runs its own interpreter over their rows
  * and encodes the output bytes, so that every step of a block runs on the worker's core. The
  * thread that started it reads the file, hands out blocks and writes the answers in order
- * (parallel.ts). Requests are answered in the order they come.
+ * (parallel.ts). It loads the interpreter as soon as it starts, which may be before the run is
+ * known (the command starts its workers while it checks the model); the run's setup is the first
+ * message. Messages are handled one at a time, in the order they come.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelRuntime, RuntimeRegistry } from '@edgeml/runtime';
 import { createDecoder, toWire } from './codec.js';
 import type { BadRecord, LineDecoder, Spare } from './decode.js';
 import { OutputEncoder } from './formats.js';
-import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
+import type { BlockReply, BlockRequest, RunSetup, WorkerLoad } from './parallel-wire.js';
 
 const port = parentPort!;
-const setup = workerData as WorkerSetup;
+const load = workerData as WorkerLoad;
 
+let setup: RunSetup;
 let decoder: LineDecoder;
 let runtime: ModelRuntime;
 let encoder: OutputEncoder | undefined;
@@ -31,21 +34,42 @@ const MAX_POOLED = 4;
  * out to memory and back three times.
  */
 const STEP_BYTES = 64 << 10;
+/** Rows of the warm-up call: the default runtime batch, the call size a run makes most. */
+const WARM_ROWS = 256;
 
 try {
-  decoder = await createDecoder(setup.codec);
-  const mod = (await import(setup.runtimes.module)) as Record<string, () => RuntimeRegistry>;
-  const registry = mod[setup.runtimes.export]?.();
-  const loader = registry?.[setup.format];
-  if (!loader) throw new Error(`${setup.runtimes.module} has no runtime for ${setup.format}`);
-  runtime = await loader(setup.artifact);
+  const mod = (await import(load.runtimes.module)) as Record<string, () => RuntimeRegistry>;
+  const registry = mod[load.runtimes.export]?.();
+  const loader = registry?.[load.format];
+  if (!loader) throw new Error(`${load.runtimes.module} has no runtime for ${load.format}`);
+  runtime = await loader(load.artifact);
+  // One call ahead of the run: the interpreter's first call sets up its buffers and the runtime's
+  // code gets compiled, which would otherwise be the first block's latency.
+  const row = runtime.info.inputShape.reduce((a, b) => a * b, 1);
+  runtime.predict(new Float32Array(row * WARM_ROWS), WARM_ROWS);
   port.postMessage({ ready: true });
 } catch (e) {
   failure = e;
   port.postMessage({ ready: false, error: toWire(e) });
 }
 
-port.on('message', (m: BlockRequest) => {
+// One message at a time: a block must wait for the decoder its run's setup creates.
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (m: BlockRequest | { run: RunSetup }) => {
+  queue = queue.then(() => handle(m));
+});
+
+/** Never rejects: a failure is kept and answers every block after it. */
+async function handle(m: BlockRequest | { run: RunSetup }): Promise<void> {
+  if ('run' in m) {
+    try {
+      setup = m.run;
+      decoder = await createDecoder(setup.codec);
+    } catch (e) {
+      failure ??= e;
+    }
+    return;
+  }
   try {
     for (const b of m.spare ?? []) if (outPool.length < MAX_POOLED) outPool.push(b);
     if (failure !== undefined) throw failure as Error; // the first failure, rethrown as caught
@@ -55,7 +79,7 @@ port.on('message', (m: BlockRequest) => {
     failure ??= e;
     port.postMessage({ seq: m.seq, ok: false, error: toWire(e) } satisfies BlockReply);
   }
-});
+}
 
 function block(m: BlockRequest): BlockReply & { ok: true } {
   if (m.lineBase !== undefined) decoder.rebase(m.lineBase);

@@ -13,13 +13,20 @@ export interface RuntimeSource {
   export: string;
 }
 
-export interface WorkerSetup {
-  codec: DecoderOptions & { inFormat: DataFormat; model: ModelStamp; outSize: number };
-  batchSize: number;
+/** What a worker loads its interpreter from: given when it starts, before any run is known. */
+export interface WorkerLoad {
   runtimes: RuntimeSource;
   format: ArtifactFormat;
   artifact: Uint8Array;
 }
+
+/** How a run decodes, batches and encodes: the first message a worker gets for it. */
+export interface RunSetup {
+  codec: DecoderOptions & { inFormat: DataFormat; model: ModelStamp; outSize: number };
+  batchSize: number;
+}
+
+export type WorkerSetup = WorkerLoad & RunSetup;
 
 export interface BlockRequest {
   seq: number;

@@ -15,7 +15,7 @@ import { removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint
 import { batchSummary, codecCall, openAt, writeAll } from './files.js';
 import type { DataFormat } from './formats.js';
 import type { BlockRequest, WorkerSetup } from './parallel-wire.js';
-import { startPool, type Ok } from './pool.js';
+import { startPool, type Ok, type Pool } from './pool.js';
 import { BlockReader, type Block } from './split.js';
 import type { BatchModel, BatchOptions, BatchSummary } from './runner.js';
 
@@ -36,13 +36,24 @@ export interface ParallelRun {
   previous: Checkpoint | undefined;
   workers: number;
   setup: WorkerSetup;
+  /** Workers started ahead of the run with the model's artifact; else the run starts its own. */
+  started?: Pool;
 }
 
 export async function runParallel(o: BatchOptions, r: ParallelRun, started: number): Promise<BatchSummary> {
   const { previous, model } = r;
-  const inFh = await open(r.input, 'r');
-  // Workers load their interpreters while this thread opens the files and reads the first block.
-  const pool = startPool(r.workers, r.setup);
+  let inFh: FileHandle;
+  try {
+    inFh = await open(r.input, 'r');
+  } catch (e) {
+    await r.started?.close();
+    throw e;
+  }
+  // Workers load their interpreters while this thread opens the files and reads the first block,
+  // unless they were started earlier still, while the caller checked the model.
+  const { runtimes, format, artifact, codec, batchSize } = r.setup;
+  const pool = r.started ?? startPool(r.workers, { runtimes, format, artifact });
+  pool.configure({ codec, batchSize });
   let outFh: FileHandle | undefined;
   let errFh: FileHandle | undefined;
   const resumeAt = previous?.resumeAt;

@@ -6,13 +6,26 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fromWire, type WireError } from './codec.js';
-import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
+import type { BlockReply, BlockRequest, RunSetup, WorkerLoad } from './parallel-wire.js';
 
 export const MODEL_WORKER_URL = new URL('./model-worker.js', import.meta.url);
 
 export type Ok = BlockReply & { ok: true };
 
-export interface Pool {
+/**
+ * Worker threads started ahead of a run, loading the interpreter from `artifact` while the
+ * caller does its own checks; runBatch takes them over (and closes them) with `workers.started`.
+ */
+export interface BatchWorkers {
+  readonly count: number;
+  /** The artifact they load, so that a run can tell they fit its model. */
+  readonly artifact: { bytes: Uint8Array; format: WorkerLoad['format'] };
+  close(): Promise<void>;
+}
+
+export interface Pool extends BatchWorkers {
+  /** The run's setup, which every worker needs before its first block. */
+  configure(run: RunSetup): void;
   /** Resolves once a worker is ready; rejects with the first worker's failure. */
   firstReady(): Promise<void>;
   /** The first failure of any worker, loading included: the run must stop on it. */
@@ -20,7 +33,6 @@ export interface Pool {
   send(w: number, req: BlockRequest): Promise<Ok>;
   /** The ready worker with the fewest blocks in hand. */
   leastBusy(): number;
-  close(): Promise<void>;
 }
 
 interface Member {
@@ -30,7 +42,7 @@ interface Member {
   send(req: BlockRequest): Promise<Ok>;
 }
 
-export function startPool(n: number, setup: WorkerSetup): Pool {
+export function startPool(n: number, load: WorkerLoad): Pool {
   let firstFailure: Error | undefined;
   let onFirst: { resolve: () => void; reject: (e: Error) => void } | undefined;
   const first = new Promise<void>((resolve, reject) => (onFirst = { resolve, reject }));
@@ -38,7 +50,7 @@ export function startPool(n: number, setup: WorkerSetup): Pool {
   first.catch(() => undefined);
 
   const members: Member[] = Array.from({ length: n }, () => {
-    const worker = new Worker(MODEL_WORKER_URL, { workerData: setup });
+    const worker = new Worker(MODEL_WORKER_URL, { workerData: load });
     const pending: Member['pending'] = [];
     let failed: Error | undefined;
     const fail = (e: Error) => {
@@ -78,7 +90,14 @@ export function startPool(n: number, setup: WorkerSetup): Pool {
   });
 
   let turn = 0;
+  let closing: Promise<void> | undefined;
   return {
+    count: n,
+    artifact: { bytes: load.artifact, format: load.format },
+    configure: (run) => {
+      // A worker still loading gets it once it listens: its port keeps messages until then.
+      for (const m of members) m.worker.postMessage({ run });
+    },
     firstReady: () => first,
     failure: () => firstFailure,
     send: (w, req) => members[w]!.send(req),
@@ -96,8 +115,7 @@ export function startPool(n: number, setup: WorkerSetup): Pool {
       turn = (best + 1) % n;
       return best;
     },
-    close: async () => {
-      await Promise.all(members.map((m) => m.worker.terminate()));
-    },
+    // Once: the run and the command that started the workers may both close them.
+    close: () => (closing ??= Promise.all(members.map((m) => m.worker.terminate())).then(() => undefined)),
   };
 }
