@@ -34,8 +34,10 @@ const MAX_POOLED = 4;
  * out to memory and back three times.
  */
 const STEP_BYTES = 64 << 10;
-/** Rows of the warm-up call: the default runtime batch, the call size a run makes most. */
+/** Rows of the warm-up call: the default runtime batch, the call size a run makes most... */
 const WARM_ROWS = 256;
+/** ...unless the rows are big: a 224x224 image model warms with one row, not 150 MB of them. */
+const WARM_VALUES = 1 << 16;
 
 try {
   const mod = (await import(load.runtimes.module)) as Record<string, () => RuntimeRegistry>;
@@ -46,7 +48,8 @@ try {
   // One call ahead of the run: the interpreter's first call sets up its buffers and the runtime's
   // code gets compiled, which would otherwise be the first block's latency.
   const row = runtime.info.inputShape.reduce((a, b) => a * b, 1);
-  runtime.predict(new Float32Array(row * WARM_ROWS), WARM_ROWS);
+  const warm = Math.max(1, Math.min(WARM_ROWS, Math.floor(WARM_VALUES / row)));
+  runtime.predict(new Float32Array(row * warm), warm);
   port.postMessage({ ready: true });
 } catch (e) {
   failure = e;
