@@ -27,9 +27,19 @@ export class ByteSink {
 
   /** Bytes [start, end) of `src`; reserves room itself. */
   bytes(src: Uint8Array, start = 0, end = src.length): void {
-    this.reserve(end - start);
-    this.buf.set(src.subarray(start, end), this.pos);
-    this.pos += end - start;
+    const n = end - start;
+    this.reserve(n);
+    const b = this.buf;
+    // Not src.subarray: on a Buffer it builds a Buffer object, four times a row (a separator, the
+    // echo, the label, the tail), which cost more than the copies and fed the young-generation GC.
+    if (n <= 32) {
+      let p = this.pos;
+      for (let i = start; i < end; i++) b[p++] = src[i]!;
+      this.pos = p;
+      return;
+    }
+    b.set(new Uint8Array(src.buffer, src.byteOffset + start, n), this.pos);
+    this.pos += n;
   }
 
   /** A string as UTF-8; reserves room itself. */

@@ -5,7 +5,7 @@
  * release before it is loaded, as the agent itself does.
  */
 import { readFile } from 'node:fs/promises';
-import { checkFailed, ReleaseSchema, sha256Hex, userError, type Release } from '@edgeml/core';
+import { checkFailed, ReleaseSchema, sha256Hex, userError, type ArtifactFormat, type Release } from '@edgeml/core';
 import type { RuntimeRegistry } from '@edgeml/runtime';
 import { StateStore } from '../state/store.js';
 import { slotArtifact, slotEnvelope } from '../update/machine.js';
@@ -16,7 +16,11 @@ export interface InstalledModel extends BatchModel {
   slot: 'a' | 'b';
 }
 
-export async function loadInstalledModel(dataDir: string, runtimes: RuntimeRegistry): Promise<InstalledModel> {
+/**
+ * `onArtifact` sees the checked artifact before this thread loads it (edgeml batch starts its
+ * worker threads on it there, so that their loads and this one run side by side).
+ */
+export async function loadInstalledModel(dataDir: string, runtimes: RuntimeRegistry, onArtifact?: (artifact: { bytes: Uint8Array; format: ArtifactFormat }) => void): Promise<InstalledModel> {
   let state;
   try {
     state = await new StateStore(dataDir).load();
@@ -50,6 +54,7 @@ export async function loadInstalledModel(dataDir: string, runtimes: RuntimeRegis
   const loader = runtimes[format];
   if (!loader) throw userError('no-runtime', `no runtime in this build runs ${format} artifacts`);
   // A copy for worker threads, taken before a loader sees the bytes (a loader may reuse them).
-  const copy = Uint8Array.from(bytes);
-  return { name: release.model, version: release.version, sha256, spec: release.spec, runtime: await loader(bytes), artifact: { bytes: copy, format }, release, slot };
+  const artifact = { bytes: Uint8Array.from(bytes), format };
+  onArtifact?.(artifact);
+  return { name: release.model, version: release.version, sha256, spec: release.spec, runtime: await loader(bytes), artifact, release, slot };
 }

@@ -13,13 +13,20 @@ export interface RuntimeSource {
   export: string;
 }
 
-export interface WorkerSetup {
-  codec: DecoderOptions & { inFormat: DataFormat; model: ModelStamp; outSize: number };
-  batchSize: number;
+/** What a worker loads its interpreter from: given when it starts, before any run is known. */
+export interface WorkerLoad {
   runtimes: RuntimeSource;
   format: ArtifactFormat;
   artifact: Uint8Array;
 }
+
+/** How a run decodes, batches and encodes: the first message a worker gets for it. */
+export interface RunSetup {
+  codec: DecoderOptions & { inFormat: DataFormat; model: ModelStamp; outSize: number };
+  batchSize: number;
+}
+
+export type WorkerSetup = WorkerLoad & RunSetup;
 
 export interface BlockRequest {
   seq: number;
@@ -29,6 +36,12 @@ export interface BlockRequest {
   /** The input's columns, once known. */
   columns?: string[];
   last: boolean;
+  /**
+   * Output buffers this thread has written out, for the worker to encode into again: buffers
+   * go round instead of being allocated per block, since every allocation of a few MB counts as
+   * external memory and buys a full garbage collection soon after, on both threads.
+   */
+  spare?: ArrayBuffer[];
 }
 
 export type BlockReply =
@@ -37,6 +50,8 @@ export type BlockReply =
       ok: true;
       /** The block's output rows, encoded. */
       out: Uint8Array;
+      /** The request's input buffer, given back to be read into again. */
+      input: ArrayBuffer;
       /** The errors file's lines for the block's bad records. */
       errText: string;
       predicted: number;

@@ -10,17 +10,14 @@
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { checkFailed } from '@edgeml/core';
 import { removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { fromWire, type WireError } from './codec.js';
 import { batchSummary, codecCall, openAt, writeAll } from './files.js';
 import type { DataFormat } from './formats.js';
-import type { BlockReply, BlockRequest, WorkerSetup } from './parallel-wire.js';
+import type { BlockRequest, WorkerSetup } from './parallel-wire.js';
+import { startPool, type Ok, type Pool } from './pool.js';
 import { BlockReader, type Block } from './split.js';
 import type { BatchModel, BatchOptions, BatchSummary } from './runner.js';
-
-export const MODEL_WORKER_URL = new URL('./model-worker.js', import.meta.url);
 
 /** Input is read in blocks of this size; a block is the unit a worker decodes, runs and encodes. */
 const BLOCK_BYTES = 1 << 20;
@@ -39,14 +36,24 @@ export interface ParallelRun {
   previous: Checkpoint | undefined;
   workers: number;
   setup: WorkerSetup;
+  /** Workers started ahead of the run with the model's artifact; else the run starts its own. */
+  started?: Pool;
 }
-
-type Ok = BlockReply & { ok: true };
 
 export async function runParallel(o: BatchOptions, r: ParallelRun, started: number): Promise<BatchSummary> {
   const { previous, model } = r;
-  const pool = await startPool(r.workers, r.setup);
-  const inFh = await open(r.input, 'r');
+  let inFh: FileHandle;
+  try {
+    inFh = await open(r.input, 'r');
+  } catch (e) {
+    await r.started?.close();
+    throw e;
+  }
+  // Workers load their interpreters while this thread opens the files and reads the first block,
+  // unless they were started earlier still, while the caller checked the model.
+  const { runtimes, format, artifact, codec, batchSize } = r.setup;
+  const pool = r.started ?? startPool(r.workers, { runtimes, format, artifact });
+  pool.configure({ codec, batchSize });
   let outFh: FileHandle | undefined;
   let errFh: FileHandle | undefined;
   const resumeAt = previous?.resumeAt;
@@ -62,8 +69,17 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
   let sinceCheckpoint = 0;
   let lastCheckpoint = performance.now();
   let interrupted = false;
+  // Output buffers written out, to go back to a worker with the next request.
+  const spareOut: ArrayBuffer[] = [];
 
+  /**
+   * Flush the outputs and record a checkpoint of what was written when it was called. The
+   * writes already done are in the files; later ones may reach the disk with the flush too,
+   * which is harmless: a resume truncates the files to the recorded lengths.
+   */
   const checkpoint = async (at: Checkpoint['resumeAt'], counts: { records: number; predicted: number; bad: number; outBytes: number; errBytes: number }) => {
+    sinceCheckpoint = 0;
+    lastCheckpoint = performance.now();
     await outFh?.sync();
     await errFh?.sync();
     const c: Checkpoint = {
@@ -79,8 +95,14 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
     };
     if (at) c.resumeAt = at;
     await writeCheckpoint(r.output, c);
-    sinceCheckpoint = 0;
-    lastCheckpoint = performance.now();
+  };
+  // The periodic checkpoint runs beside the loop, which keeps the workers fed while the disk
+  // flushes; one at a time, and a failure ends the run at the next block.
+  let background: Promise<void> | undefined;
+  let backgroundFailed: unknown;
+  const settle = async () => {
+    await background;
+    if (backgroundFailed !== undefined) throw backgroundFailed as Error; // rethrown as caught
   };
 
   try {
@@ -89,15 +111,17 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (errBytes > 0) errFh = await openAt(r.errFile, errBytes);
       else await rm(r.errFile, { force: true });
     }
-    const reader = new BlockReader(inFh, r.inFormat, BLOCK_BYTES, resumeAt ?? { offset: 0, lines: 0 });
-    const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
     const max = r.workers * IN_FLIGHT_PER_WORKER;
+    const reader = new BlockReader(inFh, r.inFormat, BLOCK_BYTES, { start: resumeAt ?? { offset: 0, lines: 0 }, size: r.size, spread: max, firstRecordAlone: columns === undefined });
+    const inFlight: { block: Block; reply: Promise<Ok> }[] = [];
     // Blocks that could not be cut at a record boundary go in order to one worker.
     let inOrder: number | undefined;
+    // The worker whose decoder reads the header.
+    let headerWorker: number | undefined;
     let reading = true;
     let seq = 0;
     for (;;) {
-      // Until the header is read, one block at a time to worker 0, whose decoder reads it.
+      // Until the header is read, one block at a time to the worker whose decoder reads it.
       while (reading && inFlight.length < max && (columns !== undefined || inFlight.length === 0)) {
         if (o.signal?.aborted) {
           reading = false;
@@ -110,9 +134,11 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         }
         if (block.last) reading = false;
         const req: BlockRequest = { seq: seq++, bytes: block.bytes, last: block.last };
+        if (spareOut.length) req.spare = spareOut.splice(0);
+        await pool.firstReady();
         let w: number;
         if (columns === undefined) {
-          w = 0;
+          w = headerWorker ??= pool.leastBusy();
           if (req.seq === 0) req.lineBase = block.lineBase;
         } else if (!block.cut && inOrder !== undefined) w = inOrder;
         else {
@@ -127,6 +153,11 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (!next) break;
       const { block } = next;
       const a = await codecCall(next.reply);
+      if (backgroundFailed !== undefined) throw backgroundFailed as Error; // rethrown as caught
+      // A worker that failed to load gets no blocks: its failure must still end the run.
+      const failed = pool.failure();
+      if (failed) throw failed;
+      reader.recycle(a.input);
       if (a.columns && columns === undefined) columns = a.columns;
       if (a.header !== undefined && !outFh) {
         await mkdir(dirname(r.output), { recursive: true });
@@ -139,6 +170,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         if (!outFh) throw new Error('rows to write before the input header was read');
         outBytes += await writeAll(outFh, a.out, outBytes);
       }
+      if (a.out.byteLength > 0) spareOut.push(a.out.buffer as ArrayBuffer);
       if (a.errText) {
         errFh ??= await open(r.errFile, 'w');
         errBytes += await writeAll(errFh, a.errText, errBytes);
@@ -153,6 +185,7 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
       if (a.fatal) {
         // The good rows before the bad record are written; a resume (say, with skip) reads the
         // block again from its start, truncating what was written after that.
+        await settle();
         if (block.cut && columns) await checkpoint({ offset: block.offset, lines: block.lineBase, columns }, before);
         else await checkpoint(undefined, { records, predicted, bad, outBytes, errBytes });
         throw checkFailed('bad-row', `${r.input}:${a.fatal.line}: ${a.fatal.error}`);
@@ -161,16 +194,29 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
         reading = false;
         interrupted = true;
       }
-      if (outFh && (interrupted ? inFlight.length === 0 : sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
-        if (!block.last || interrupted) await checkpoint(after, { records, predicted, bad, outBytes, errBytes });
+      const counts = { records, predicted, bad, outBytes, errBytes };
+      if (outFh && interrupted && inFlight.length === 0) {
+        await settle();
+        await checkpoint(after, counts);
+      } else if (outFh && !interrupted && !block.last && !background && (sinceCheckpoint >= every.rows || performance.now() - lastCheckpoint >= every.ms)) {
+        background = checkpoint(after, counts).then(
+          () => (background = undefined),
+          (e: unknown) => {
+            backgroundFailed ??= e;
+            background = undefined;
+          },
+        );
       }
     }
+    await settle();
     if (!interrupted) {
       await outFh?.sync();
       await errFh?.sync();
       await removeCheckpoint(r.output);
     }
   } finally {
+    // Nothing may write the checkpoint after the run has ended (or removed it).
+    await background;
     await pool.close();
     await inFh.close();
     await outFh?.close();
@@ -183,74 +229,4 @@ export async function runParallel(o: BatchOptions, r: ParallelRun, started: numb
 function quiet<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
-}
-
-interface Pool {
-  send(w: number, req: BlockRequest): Promise<Ok>;
-  leastBusy(): number;
-  close(): Promise<void>;
-}
-
-/** Workers that have loaded their interpreter; a worker that fails fails every call after. */
-async function startPool(n: number, setup: WorkerSetup): Promise<Pool> {
-  const members = Array.from({ length: n }, () => {
-    const worker = new Worker(MODEL_WORKER_URL, { workerData: setup });
-    const pending: { resolve: (v: Ok) => void; reject: (e: Error) => void }[] = [];
-    let failed: Error | undefined;
-    let onReady: { resolve: () => void; reject: (e: Error) => void } | undefined;
-    const ready = new Promise<void>((resolve, reject) => (onReady = { resolve, reject }));
-    const fail = (e: Error) => {
-      failed ??= e;
-      onReady?.reject(e);
-      for (const p of pending.splice(0)) p.reject(e);
-    };
-    worker.on('message', (m: BlockReply | { ready: boolean; error?: WireError }) => {
-      if ('ready' in m) {
-        if (m.ready) onReady?.resolve();
-        else fail(fromWire(m.error!));
-        return;
-      }
-      const p = pending.shift();
-      if (!p) return;
-      if (m.ok) p.resolve(m);
-      else p.reject(fromWire(m.error));
-    });
-    worker.on('error', (e) => fail(e));
-    worker.on('exit', (code) => fail(new Error(`a batch worker exited (code ${code})`)));
-    return {
-      worker,
-      ready,
-      pending,
-      send: (req: BlockRequest) =>
-        new Promise<Ok>((resolve, reject) => {
-          if (failed) return reject(failed);
-          pending.push({ resolve, reject });
-          worker.postMessage(req, [req.bytes.buffer as ArrayBuffer]);
-        }),
-    };
-  });
-  const close = async () => {
-    await Promise.all(members.map((m) => m.worker.terminate()));
-  };
-  try {
-    await Promise.all(members.map((m) => m.ready));
-  } catch (e) {
-    await close();
-    throw e;
-  }
-  let turn = 0;
-  return {
-    send: (w, req) => members[w]!.send(req),
-    // Ties go round the workers, so equal blocks spread evenly.
-    leastBusy: () => {
-      let best = -1;
-      for (let k = 0; k < n; k++) {
-        const i = (turn + k) % n;
-        if (best < 0 || members[i]!.pending.length < members[best]!.pending.length) best = i;
-      }
-      turn = (best + 1) % n;
-      return best;
-    },
-    close,
-  };
 }

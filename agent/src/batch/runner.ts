@@ -18,7 +18,8 @@ import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } fr
 import { openCodec, type CodecDecoded, type Written } from './codec.js';
 import { batchSummary, checkResumable, codecCall, openAt, writeAll } from './files.js';
 import { formatOfPath, type DataFormat } from './formats.js';
-import { MODEL_WORKER_URL, runParallel } from './parallel.js';
+import { runParallel } from './parallel.js';
+import { MODEL_WORKER_URL, startPool, type BatchWorkers, type Pool } from './pool.js';
 import type { RuntimeSource } from './parallel-wire.js';
 
 /** A model ready to run, from an agent's active slot or a model directory. */
@@ -69,7 +70,25 @@ export interface BatchOptions {
    * Without it (or resuming a run checkpointed without an input offset) the model runs on this
    * thread.
    */
-  workers?: { count: number; runtimes: RuntimeSource };
+  workers?: {
+    count: number;
+    runtimes: RuntimeSource;
+    /**
+     * Workers already loading the model's artifact (startBatchWorkers, with the very bytes of
+     * `model.artifact`): the run takes them over and closes them. A command starts them before
+     * it loads the model on its own thread, so the two loads run side by side.
+     */
+    started?: BatchWorkers;
+  };
+}
+
+/**
+ * Start `count` batch workers loading `artifact`, ahead of runBatch (see BatchOptions.workers).
+ * `count` must be a whole number of at least 1.
+ */
+export function startBatchWorkers(count: number, runtimes: RuntimeSource, artifact: { bytes: Uint8Array; format: ArtifactFormat }): BatchWorkers {
+  if (!Number.isInteger(count) || count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
+  return startPool(count, { runtimes, format: artifact.format, artifact: artifact.bytes });
 }
 
 export interface BatchSummary {
@@ -100,6 +119,17 @@ const BLOCK_BYTES = 1 << 20;
 const READ_AHEAD = 2;
 
 export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
+  const early = o.workers?.started;
+  try {
+    return await run(o);
+  } catch (e) {
+    // Workers started for a run that never began: nothing else will stop them.
+    await early?.close();
+    throw e;
+  }
+}
+
+async function run(o: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   const input = resolve(o.input);
   const output = resolve(o.output);
@@ -129,6 +159,10 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
   const artifact = model.artifact;
   if (o.workers && artifact && (!previous || previous.resumeAt) && existsSync(fileURLToPath(MODEL_WORKER_URL))) {
     if (!Number.isInteger(o.workers.count) || o.workers.count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
+    const early = o.workers.started;
+    // Workers started with other bytes or another count would run another model: start afresh.
+    const fits = early && early.count === o.workers.count && early.artifact.bytes === artifact.bytes && early.artifact.format === artifact.format;
+    if (early && !fits) await early.close();
     const codec = { file: input, spec: model.spec, echoAs: outFormat, onError: o.onError ?? 'fail', skip: 0, inFormat, model: { name: model.name, version: model.version }, outSize };
     return runParallel(o, {
       input,
@@ -143,8 +177,11 @@ export async function runBatch(o: BatchOptions): Promise<BatchSummary> {
       previous,
       workers: o.workers.count,
       setup: { codec, batchSize, runtimes: o.workers.runtimes, format: artifact.format, artifact: artifact.bytes },
+      ...(fits ? { started: early as Pool } : {}),
     }, started);
   }
+  // The run goes on this thread: workers started for it are not needed.
+  await o.workers?.started?.close();
 
   const codec = await openCodec(
     { file: input, spec: model.spec, echoAs: outFormat, onError: o.onError ?? 'fail', skip, inFormat, model: { name: model.name, version: model.version }, outSize, blockBytes: BLOCK_BYTES },

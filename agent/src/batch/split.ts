@@ -28,28 +28,62 @@ export interface Block {
  */
 const MAX_OPEN_BYTES = 4 << 20;
 
+/** Room kept in a block's buffer for the partial record carried from the block before. */
+const CARRY_ROOM = 64 << 10;
+
+/** Blocks near the end of the input shrink to this size at least (see BlockReader.want). */
+const MIN_BLOCK_BYTES = 64 << 10;
+
+export interface BlockReaderOptions {
+  /** Where to start: a record boundary, and the lines before it. */
+  start: { offset: number; lines: number };
+  /** The file's size when the run began, to shrink the last blocks. */
+  size: number;
+  /** Blocks in flight at once: what is left near the end is shared out in this many pieces. */
+  spread: number;
+  /**
+   * The first block ends after the first record (a CSV's header): it goes to one worker alone,
+   * so the others wait for the columns for as long as one line takes, not a whole block.
+   */
+  firstRecordAlone: boolean;
+}
+
 export class BlockReader {
   private carry: Buffer = Buffer.alloc(0);
   private pos: number;
   private lines: number;
   private cutting = true;
   private ended = false;
+  private first: boolean;
+  /** Buffers handed back (see recycle), to read into again instead of allocating. */
+  private readonly free: ArrayBuffer[] = [];
 
   constructor(
     private readonly fh: FileHandle,
     private readonly format: DataFormat,
     private readonly blockBytes: number,
-    start: { offset: number; lines: number },
+    private readonly o: BlockReaderOptions,
   ) {
-    this.pos = start.offset;
-    this.lines = start.lines;
+    this.pos = o.start.offset;
+    this.lines = o.start.lines;
+    this.first = o.firstRecordAlone;
+  }
+
+  /**
+   * A block's buffer, once nothing reads it any more. Reading into it again, rather than into a
+   * new one, keeps the run from allocating a MB per block: such allocations count as external
+   * memory and each few dozen of them buy a full garbage collection.
+   */
+  recycle(buf: ArrayBuffer): void {
+    if (this.free.length <= this.o.spread && buf.byteLength >= this.blockBytes) this.free.push(buf);
   }
 
   /** The next block; after the one marked `last`, null. */
   async next(): Promise<Block | null> {
     if (this.ended) return null;
     for (;;) {
-      const buf = Buffer.allocUnsafeSlow(this.carry.length + this.blockBytes);
+      const want = this.want();
+      const buf = this.buffer(this.carry.length + want);
       this.carry.copy(buf, 0);
       let n = this.carry.length;
       while (n < buf.length) {
@@ -61,9 +95,12 @@ export class BlockReader {
       const got = n - this.carry.length;
       this.pos += got;
       const data = buf.subarray(0, n);
-      const last = got < this.blockBytes;
+      const last = got < want;
       if (last || !this.cutting) return this.take(data, offset, n, last);
-      const cut = this.format === 'csv' ? balancedCut(data) : data.lastIndexOf(10) + 1;
+      let cut = 0;
+      if (this.first) cut = this.format === 'csv' ? balancedCut(data, true) : data.indexOf(10) + 1;
+      this.first = false;
+      if (cut === 0) cut = this.format === 'csv' ? balancedCut(data, false) : data.lastIndexOf(10) + 1;
       if (cut > 0) {
         this.carry = Buffer.from(data.subarray(cut));
         return this.take(data.subarray(0, cut), offset, cut, false);
@@ -71,6 +108,26 @@ export class BlockReader {
       this.carry = Buffer.from(data);
       if (this.carry.length > MAX_OPEN_BYTES) this.cutting = false;
     }
+  }
+
+  /**
+   * Bytes to read next: a whole block, but near the end of the input a share of what is left,
+   * so that the last blocks in flight are small and the workers finish together instead of one
+   * idling while another decodes a whole block.
+   */
+  private want(): number {
+    // The first record is usually a short header: reading a whole block for it would carry the
+    // rest into a buffer twice the size.
+    if (this.first) return Math.min(this.blockBytes, MIN_BLOCK_BYTES);
+    const left = this.o.size - this.pos;
+    return Math.min(this.blockBytes, Math.max(MIN_BLOCK_BYTES, Math.ceil(left / this.o.spread)));
+  }
+
+  /** A buffer of `size` bytes to read into: a recycled one when one is big enough. */
+  private buffer(size: number): Buffer {
+    const i = this.free.findIndex((b) => b.byteLength >= size);
+    const ab = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(Math.max(size, this.blockBytes + CARRY_ROOM));
+    return Buffer.from(ab, 0, size);
   }
 
   private take(bytes: Buffer, offset: number, length: number, last: boolean): Block {
@@ -85,15 +142,22 @@ export class BlockReader {
   }
 }
 
-/** The end of the last line at which the quotes of `data` (starting balanced) are balanced; 0 if none. */
-function balancedCut(data: Buffer): number {
-  if (data.indexOf(34) < 0) return data.lastIndexOf(10) + 1;
+/**
+ * The end of the last line (with `first`, the first line) at which the quotes of `data`,
+ * starting balanced, are balanced; 0 if none. A block without a quote byte needs no scan of
+ * its own: two native searches find the line break.
+ */
+function balancedCut(data: Buffer, first: boolean): number {
+  if (data.indexOf(34) < 0) return first ? data.indexOf(10) + 1 : data.lastIndexOf(10) + 1;
   let open = false;
   let cut = 0;
   for (let i = 0; i < data.length; i++) {
     const b = data[i];
     if (b === 34) open = !open;
-    else if (b === 10 && !open) cut = i + 1;
+    else if (b === 10 && !open) {
+      cut = i + 1;
+      if (first) break;
+    }
   }
   return cut;
 }

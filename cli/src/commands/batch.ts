@@ -3,7 +3,7 @@
  * batch with a checkpoint; the same command with --resume carries on from there.
  */
 import { availableParallelism } from 'node:os';
-import { formatBatchSummary, runBatch, type BatchSummary, type DataFormat } from '@edgeml/agent';
+import { formatBatchSummary, runBatch, startBatchWorkers, type BatchModel, type BatchSummary, type BatchWorkers, type DataFormat } from '@edgeml/agent';
 import { batchProgress } from '../output/batch-progress.js';
 import { loadDeviceModel } from './device-model.js';
 import { printJson } from './options.js';
@@ -25,7 +25,21 @@ interface BatchCommandOptions {
 }
 
 export async function batch(o: BatchCommandOptions): Promise<void> {
-  const model = await loadDeviceModel(o);
+  const count = o.workers ?? availableParallelism();
+  // Worker threads load the runtimes from this CLI's own registry module.
+  const runtimes = { module: new URL('../runtimes.js', import.meta.url).href, export: 'deviceRuntimes' };
+  // The workers load their interpreters while this thread loads its own to check the model;
+  // a bad count is left for runBatch to refuse.
+  let started: BatchWorkers | undefined;
+  let model: BatchModel;
+  try {
+    model = await loadDeviceModel(o, undefined, (artifact) => {
+      if (Number.isInteger(count) && count >= 1) started = startBatchWorkers(count, runtimes, artifact);
+    });
+  } catch (e) {
+    await started?.close();
+    throw e;
+  }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -39,8 +53,7 @@ export async function batch(o: BatchCommandOptions): Promise<void> {
       model,
       onError: o.onError,
       batchSize: o.batchSize,
-      // Worker threads load the runtimes from this CLI's own registry module.
-      workers: { count: o.workers ?? availableParallelism(), runtimes: { module: new URL('../runtimes.js', import.meta.url).href, export: 'deviceRuntimes' } },
+      workers: { count, runtimes, ...(started ? { started } : {}) },
       signal: stop.signal,
       onProgress: progress.update,
       ...(o.resume ? { resume: true } : {}),

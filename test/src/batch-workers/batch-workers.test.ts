@@ -7,8 +7,9 @@
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBatch } from '@edgeml/agent';
+import { runBatch, startBatchWorkers, type BatchWorkers } from '@edgeml/agent';
 import { readModelDir } from '@edgeml/ml';
 import { loadTfliteRuntime } from '@edgeml/tflite';
 import { dataFile, edgeml, repoRoot, tempDir } from '../helpers/cli.js';
@@ -145,6 +146,100 @@ describe('edgeml batch --workers', () => {
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(JSON.parse(resumed.stdout)).toMatchObject({ records: n, predicted: n - 2, bad: 2 });
       expect((await readFile(out)).equals(await readFile(join(dir, 'skip-ref.csv')))).toBe(true);
+    });
+  });
+
+  it('fails the run with the loading error when one of the workers cannot load the model, writing nothing', async () => {
+    // The second worker's runtime registry has no TFLite loader; the first loads the real one.
+    const runtimes = join(dir, 'half-runtimes.mjs');
+    const real = pathToFileURL(join(repoRoot, 'packages/runtime/dist/index.js')).href;
+    await writeFile(
+      runtimes,
+      `import { threadId } from 'node:worker_threads';\nexport function half() {\n  const loader = async (a) => (await import(${JSON.stringify(real)})).createTfliteRuntime(a);\n  return threadId % 2 ? { 'tflite-int8': loader } : {};\n}\n`,
+    );
+    const input = await digitsCsv('half.csv', 20_000);
+    const out = join(dir, 'half-out.csv');
+    const { meta, artifact } = await readModelDir(model);
+    const runtime = await loadTfliteRuntime(artifact);
+    try {
+      const run = runBatch({
+        input,
+        output: out,
+        model: { name: 'digits-int8', version: 1, sha256: meta.sha256, spec: meta.spec, runtime, artifact: { bytes: Uint8Array.from(artifact), format: 'tflite-int8' } },
+        workers: { count: 2, runtimes: { module: pathToFileURL(runtimes).href, export: 'half' } },
+      });
+      await expect(run).rejects.toThrow(/has no runtime for tflite-int8/);
+    } finally {
+      runtime.dispose();
+    }
+    expect(await stat(out).catch(() => null)).toBeNull();
+  });
+
+  describe('workers started ahead of the run (startBatchWorkers)', () => {
+    const loadModel = async () => {
+      const { meta, artifact } = await readModelDir(model);
+      return { meta, artifact: { bytes: Uint8Array.from(artifact), format: 'tflite-int8' as const }, runtime: await loadTfliteRuntime(artifact) };
+    };
+    const runtimesModule = async () => {
+      const file = join(dir, 'all-runtimes.mjs');
+      const real = pathToFileURL(join(repoRoot, 'packages/runtime/dist/index.js')).href;
+      await writeFile(file, `export function all() {\n  const loader = async (a) => (await import(${JSON.stringify(real)})).createTfliteRuntime(a);\n  return { 'tflite-int8': loader };\n}\n`);
+      return { module: pathToFileURL(file).href, export: 'all' };
+    };
+    /** The workers, with a record of whether they were closed. */
+    const watched = (w: BatchWorkers) => {
+      const state = { closed: false };
+      const close = w.close.bind(w);
+      w.close = () => {
+        state.closed = true;
+        return close();
+      };
+      return state;
+    };
+
+    it('are taken over by the run, which writes the same bytes and closes them', async () => {
+      const input = await digitsCsv('ahead.csv', 20_000);
+      const ref = join(dir, 'ahead-ref.csv');
+      await inProcess(input, ref);
+      const { meta, artifact, runtime } = await loadModel();
+      const runtimes = await runtimesModule();
+      const workers = startBatchWorkers(2, runtimes, artifact);
+      const state = watched(workers);
+      try {
+        const out = join(dir, 'ahead-out.csv');
+        const summary = await runBatch({
+          input,
+          output: out,
+          model: { name: 'digits-int8', version: `sha256:${meta.sha256.slice(0, 12)}`, sha256: meta.sha256, spec: meta.spec, runtime, artifact },
+          workers: { count: 2, runtimes, started: workers },
+        });
+        expect(summary.predicted).toBe(20_000);
+        expect((await readFile(out)).equals(await readFile(ref))).toBe(true);
+        expect(state.closed).toBe(true);
+      } finally {
+        runtime.dispose();
+        await workers.close();
+      }
+    });
+
+    it('are closed when the run cannot begin', async () => {
+      const { meta, artifact, runtime } = await loadModel();
+      const runtimes = await runtimesModule();
+      const workers = startBatchWorkers(2, runtimes, artifact);
+      const state = watched(workers);
+      try {
+        const run = runBatch({
+          input: join(dir, 'no-such-input.csv'),
+          output: join(dir, 'never.csv'),
+          model: { name: 'digits-int8', version: 1, sha256: meta.sha256, spec: meta.spec, runtime, artifact },
+          workers: { count: 2, runtimes, started: workers },
+        });
+        await expect(run).rejects.toThrow(/cannot read/);
+        expect(state.closed).toBe(true);
+      } finally {
+        runtime.dispose();
+        await workers.close();
+      }
     });
   });
 
