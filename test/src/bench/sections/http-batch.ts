@@ -8,19 +8,17 @@
  * targets are judged on the second. Each body's answers are checked against the raw runtime's
  * before anything is timed.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Predictor, startApi } from '@edgeml/agent';
-import { silentLogger } from '@edgeml/core';
 import { createTfliteRuntime } from '@edgeml/tflite';
 import type { DeviceModel } from '../device.js';
 import { benchInputs } from '../rounds.js';
 import type { BenchContext, Table } from '../section.js';
-import { pairedRatio, summarize, timeRound, type Ratio, type Target } from '../stats.js';
+import { pairedRatio, summarize, type Ratio, type Target } from '../stats.js';
 
 const BATCH = 256;
 /** Connections of the high-throughput client, each with one request in flight. */
@@ -75,56 +73,80 @@ function check(what: string, got: Float32Array, want: Float32Array, k: number): 
 
 const CLIENT = fileURLToPath(new URL('../http-client.js', import.meta.url));
 
+/** The API in its own process (http-server.ts), and a way to ask it for timings. */
+interface Server {
+  port: number;
+  ask<T>(m: Record<string, unknown>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const SERVER = fileURLToPath(new URL('../http-server.js', import.meta.url));
+
+async function startServer(files: { artifact: string; release: string; batch: string }): Promise<Server> {
+  const child = fork(SERVER, [files.artifact, files.release, files.batch, String(BATCH)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-4000)));
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`the API process exited (${signal ?? `exit ${code}`}): ${err.trim()}`))));
+  exited.catch(() => undefined);
+  const next = <T>() => Promise.race([new Promise<T & { error?: string }>((resolve) => child.once('message', (m) => resolve(m as T & { error?: string }))), exited]);
+  const { port } = await next<{ port: number }>();
+  return {
+    port,
+    async ask<T>(m: Record<string, unknown>): Promise<T> {
+      const reply = next<T>();
+      child.send(m);
+      const r = await reply;
+      if (r.error) throw new Error(`the API process: ${r.error}`);
+      return r;
+    },
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /**
  * A client in its own process (http-client.ts) posting `bodyFile` for `ms` on `connections`
- * connections, after a warm-up: its requests/s, and the server's CPU ms per request (this
+ * connections, after a warm-up: its requests/s, and the server's CPU ms per request (the API
  * process's CPU time from the client's `timed` line to its result, over the requests timed: the
- * server is all this process does meanwhile). CPU time per request holds still on a busy
+ * server is all that process does meanwhile). CPU time per request holds still on a busy
  * machine where wall-clock rates swing with what else runs.
  */
-function requestsPerRound(port: number, bodyFile: string, contentType: string, width: number, ms: number, connections: number): Promise<{ perSecond: number; cpuMsPerRequest: number }> {
+function requestsPerRound(server: Server, bodyFile: string, contentType: string, width: number, ms: number, connections: number): Promise<{ perSecond: number; cpuMsPerRequest: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, String(port), bodyFile, contentType, String(width), String(ms), String(connections), String(Math.max(100, ms / 2))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLIENT, String(server.port), bodyFile, contentType, String(width), String(ms), String(connections), String(Math.max(100, ms / 2))], { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     let out = '';
     let err = '';
-    let c0: NodeJS.CpuUsage | undefined;
-    let result: { perSecond: number; cpuMsPerRequest: number } | undefined;
+    let started: Promise<unknown> | undefined;
+    let result: Promise<{ perSecond: number; cpuMsPerRequest: number }> | undefined;
     child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString('utf8');
       for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
         const line = out.slice(0, i);
         out = out.slice(i + 1);
-        if (line === 'timed') c0 = process.cpuUsage();
-        else if (c0) {
-          const c = process.cpuUsage(c0);
+        if (line === 'timed') started = server.ask({ op: 'cpu-start' });
+        else if (started) {
           const r = JSON.parse(line) as { requestsPerSecond: number; requests: number };
-          result = { perSecond: r.requestsPerSecond, cpuMsPerRequest: (c.user + c.system) / 1000 / r.requests };
+          const begun = started;
+          result = begun.then(() => server.ask<{ cpuMs: number }>({ op: 'cpu-stop' })).then(({ cpuMs }) => ({ perSecond: r.requestsPerSecond, cpuMsPerRequest: cpuMs / r.requests }));
+          result.catch(() => undefined);
         }
       }
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (result) resolve(result);
+      if (result) result.then(resolve, reject);
       else reject(new Error(`the HTTP client failed (${signal ?? `exit ${code}`}): ${err.trim() || 'no result'}`));
     });
   });
-}
-
-/** CPU ms per call of `fn` over `ms` of wall time. */
-function cpuPerCall(fn: () => void, ms: number): number {
-  for (let i = 0; i < 20; i++) fn();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let n = 0;
-  while (performance.now() - t0 < ms || n < 20) {
-    fn();
-    n++;
-  }
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000 / n;
 }
 
 export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Promise<{ table: Table; ratios: Ratio[]; notes: string[]; details: Record<string, unknown> }> {
@@ -145,42 +167,44 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
     jsonCpu: [] as number[],
   };
   const dir = await mkdtemp(join(tmpdir(), 'edgeml-bench-http-'));
-  const files = { json: join(dir, 'rows.json'), compact: join(dir, 'rows.f32') };
+  const files = { json: join(dir, 'rows.json'), compact: join(dir, 'rows.f32'), artifact: join(dir, 'model.tflite'), release: join(dir, 'release.json'), batch: join(dir, 'batch.f32') };
   await writeFile(files.json, jsonBody);
   await writeFile(files.compact, compactBody);
+  await writeFile(files.artifact, dm.artifact);
+  await writeFile(files.release, JSON.stringify(dm.release));
+  await writeFile(files.batch, new Uint8Array(batch.buffer, batch.byteOffset, batch.byteLength));
   try {
     ctx.progress(`measuring ${BATCH}-row POST /v1/predict, JSON and compact bodies, 1 and ${CONNECTIONS} connections, against the raw runtime`);
+    const runtime = await createTfliteRuntime(dm.artifact);
+    const k = runtime.info.outputSize;
+    const want = runtime.predict(batch, BATCH).slice();
+    runtime.dispose();
     for (let round = -1; round < ctx.rounds; round++) {
-      const runtime = await createTfliteRuntime(dm.artifact);
-      const predictor = new Predictor();
-      predictor.swap({ release: dm.release, runtime });
-      const api = await startApi({ host: '127.0.0.1', port: 0, predictor, log: silentLogger, health: () => ({ status: 'ok' }) });
+      const server = await startServer(files);
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       try {
-        const port = Number(new URL(api.url).port);
-        const k = runtime.info.outputSize;
-        const want = runtime.predict(batch, BATCH).slice();
+        const port = server.port;
         if (round < 0) {
           check('compact body', compactOutputs(await post(agent, port, compactBody, compactHeaders(width))), want, k);
           check('JSON body', jsonOutputs(await post(agent, port, jsonBody, JSON_HEADERS)), want, k);
         }
-        const out = new Float32Array(BATCH * k);
-        // The raw runtime is timed before each HTTP run and the round's figure is their mean
-        // time per call: drift on a shared machine then hits both sides of each ratio alike.
+        // The raw runtime is timed (in the API's process) before each HTTP run and the round's
+        // figure is their mean time per call: drift on a shared machine then hits both sides of
+        // each ratio alike.
         const rawMs: number[] = [];
-        const timeRaw = () => rawMs.push(timeRound(() => runtime.predict(batch, BATCH, out), { minTimeMs: ctx.roundMs / 2, warmup: 20, minIterations: 20 }).msPerCall);
+        const timeRaw = async () => rawMs.push((await server.ask<{ msPerCall: number }>({ op: 'raw', ms: ctx.roundMs / 2 })).msPerCall);
         // The client is another process, as a device application is: the server's thread does only the server's work.
         const ms = ctx.roundMs * 2;
-        timeRaw();
-        const compactMany = await requestsPerRound(port, files.compact, COMPACT_TYPE, width, ms, CONNECTIONS);
-        timeRaw();
-        const jsonMany = await requestsPerRound(port, files.json, 'application/json', width, ms, CONNECTIONS);
-        timeRaw();
-        const compactSeq = await requestsPerRound(port, files.compact, COMPACT_TYPE, width, ms, 1);
-        timeRaw();
-        const jsonSeq = await requestsPerRound(port, files.json, 'application/json', width, ms, 1);
+        await timeRaw();
+        const compactMany = await requestsPerRound(server, files.compact, COMPACT_TYPE, width, ms, CONNECTIONS);
+        await timeRaw();
+        const jsonMany = await requestsPerRound(server, files.json, 'application/json', width, ms, CONNECTIONS);
+        await timeRaw();
+        const compactSeq = await requestsPerRound(server, files.compact, COMPACT_TYPE, width, ms, 1);
+        await timeRaw();
+        const jsonSeq = await requestsPerRound(server, files.json, 'application/json', width, ms, 1);
         const raw = (BATCH * 1000) / (rawMs.reduce((a, b) => a + b, 0) / rawMs.length);
-        const rawCpu = cpuPerCall(() => runtime.predict(batch, BATCH, out), ctx.roundMs);
+        const rawCpu = (await server.ask<{ cpuMsPerCall: number }>({ op: 'raw-cpu', ms: ctx.roundMs })).cpuMsPerCall;
         if (round < 0) continue;
         fig.raw.push(raw);
         fig.compactMany.push(BATCH * compactMany.perSecond);
@@ -197,9 +221,7 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
         );
       } finally {
         agent.destroy();
-        await api.close();
-        predictor.swap(null);
-        runtime.dispose();
+        await server.close();
       }
     }
   } finally {
@@ -231,9 +253,9 @@ export async function measureHttpBatch(ctx: BenchContext, dm: DeviceModel): Prom
       pairedRatio(`HTTP JSON body rows per server CPU-second vs the raw runtime's, batch ${BATCH} (steady under load)`, { label: 'JSON rows/CPU-s', values: fig.jsonCpu }, { label: 'raw rows/CPU-s', values: fig.rawCpu }),
     ],
     notes: [
-      `batch ${BATCH}: the client is its own process (as an application on the device), node:http, parsing each answer (JSON.parse, or a Float32Array view); the server is startApi in the bench process; per body and round, ${ctx.roundMs} ms of warm-up then ${ctx.roundMs * 2} ms timed, first with ${conns} (a high-throughput client: the server has the next request waiting while it answers one), then with one connection and one request at a time (a round trip per request); the raw runtime is timed for ${ctx.roundMs / 2} ms before each of these four runs and the round's raw figure is the mean time per call; each body's answers were checked against the raw runtime's outputs for the same rows (within one int8 output step, same labels) before timing`,
+      `batch ${BATCH}: the client is its own process (as an application on the device), node:http, parsing each answer (JSON.parse, or a Float32Array view); the server is startApi in a process of its own holding only the API and the model, as on a device (http-server.ts; the raw runtime is timed in that process too); per body and round, ${ctx.roundMs} ms of warm-up then ${ctx.roundMs * 2} ms timed, first with ${conns} (a high-throughput client: the server has the next request waiting while it answers one), then with one connection and one request at a time (a round trip per request); the raw runtime is timed for ${ctx.roundMs / 2} ms before each of these four runs and the round's raw figure is the mean time per call; each body's answers were checked against the raw runtime's outputs for the same rows (within one int8 output step, same labels) before timing`,
       `issue 13's targets (compact >= 0.7x, JSON >= 0.5x of raw rows/s) are judged on the ${CONNECTIONS}-connection figures: the issue asks what a high-throughput client gets; the one-at-a-time figures add the client's own work and two process wake-ups per request to every request, and are shown beside them`,
-      `rows per CPU-second: the bench process's CPU time (all its threads) over the timed window of the ${CONNECTIONS}-connection run, per row served, against the CPU time of the bare runtime call; on a busy machine wall-clock rows/s of a two-process setup swing with the scheduler, CPU time per row much less`,
+      `rows per CPU-second: the API process's CPU time (all its threads) over the timed window of the ${CONNECTIONS}-connection run, per row served, against the CPU time of the bare runtime call; on a busy machine wall-clock rows/s of a two-process setup swing with the scheduler, CPU time per row much less`,
     ],
     details: { batch: fig, connections: CONNECTIONS },
   };
