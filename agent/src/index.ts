@@ -10,6 +10,7 @@ export { type Feedback } from './serve/feedback.js';
 export { type RuntimeSource } from './batch/parallel-wire.js';
 export { runBatch, startBatchWorkers, errorsPath, type BatchModel, type BatchOptions, type BatchProgress, type BatchSummary } from './batch/runner.js';
 export type { BatchWorkers } from './batch/pool.js';
+export { runBatchCommand, type BatchCommand } from './batch/command.js';
 export { loadInstalledModel, type InstalledModel } from './batch/installed.js';
 export { checkpointPath } from './batch/checkpoint.js';
 export { formatOfPath, type DataFormat } from './batch/formats.js';

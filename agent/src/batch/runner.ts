@@ -87,8 +87,12 @@ export interface BatchOptions {
  * `count` must be a whole number of at least 1.
  */
 export function startBatchWorkers(count: number, runtimes: RuntimeSource, artifact: { bytes: Uint8Array; format: ArtifactFormat }): BatchWorkers {
-  if (!Number.isInteger(count) || count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
+  checkWorkerCount(count);
   return startPool(count, { runtimes, format: artifact.format, artifact: artifact.bytes });
+}
+
+function checkWorkerCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
 }
 
 export interface BatchSummary {
@@ -158,7 +162,7 @@ async function run(o: BatchOptions): Promise<BatchSummary> {
 
   const artifact = model.artifact;
   if (o.workers && artifact && (!previous || previous.resumeAt) && existsSync(fileURLToPath(MODEL_WORKER_URL))) {
-    if (!Number.isInteger(o.workers.count) || o.workers.count < 1) throw userError('bad-usage', 'the number of workers must be a whole number of at least 1');
+    checkWorkerCount(o.workers.count);
     const early = o.workers.started;
     // Workers started with other bytes or another count would run another model: start afresh.
     const fits = early && early.count === o.workers.count && early.artifact.bytes === artifact.bytes && early.artifact.format === artifact.format;

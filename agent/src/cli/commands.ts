@@ -9,7 +9,8 @@ import { createLogger, loadAgentConfig, userError } from '@edgeml/core';
 import { startAgent } from '../agent.js';
 import { loadInstalledModel } from '../batch/installed.js';
 import type { DataFormat } from '../batch/formats.js';
-import { runBatch, type BatchSummary } from '../batch/runner.js';
+import { runBatchCommand } from '../batch/command.js';
+import type { BatchSummary } from '../batch/runner.js';
 import { enrollDevice } from '../enroll.js';
 import { predict, type PredictOptions } from './predict.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from './node-flags.js';
@@ -85,31 +86,21 @@ export interface BatchFlags {
 }
 
 export async function batchCommand(o: BatchFlags): Promise<void> {
-  const model = await loadInstalledModel(resolve(o.agentDir), agentRuntimes('batch'));
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let summary: BatchSummary;
-  try {
-    summary = await runBatch({
+  const summary = await runBatchCommand({
+    load: (onArtifact) => loadInstalledModel(resolve(o.agentDir), agentRuntimes('batch'), onArtifact),
+    workers: o.workers ?? availableParallelism(),
+    // Each worker thread loads the interpreter from this package's own registry module.
+    runtimes: { module: new URL('./runtimes.js', import.meta.url).href, export: 'agentBatchRuntimes' },
+    run: {
       input: o.in,
       output: o.out,
-      model,
       onError: o.onError,
       batchSize: o.batchSize,
-      // Each worker thread loads the interpreter from this package's own registry module.
-      workers: { count: o.workers ?? availableParallelism(), runtimes: { module: new URL('./runtimes.js', import.meta.url).href, export: 'agentBatchRuntimes' } },
-      signal: stop.signal,
       ...(o.resume ? { resume: true } : {}),
       ...(o.inFormat ? { inputFormat: o.inFormat } : {}),
       ...(o.outFormat ? { outputFormat: o.outFormat } : {}),
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    model.runtime.dispose();
-  }
+    },
+  });
   process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatBatchSummary(summary));
   if (summary.interrupted) {
     if (!o.json) process.stderr.write(`edgeml-agent: interrupted after ${summary.records} rows; run the same command with --resume to continue\n`);
