@@ -27,7 +27,6 @@ export class IdleGc {
   private readonly gc: (() => void) | undefined;
   private readonly quietMs: number;
   private readonly minIntervalMs: number;
-  collections = 0;
 
   constructor(private readonly o: IdleGcOptions = {}) {
     this.gc = o.gc ?? (globalThis as { gc?: () => void }).gc;
@@ -65,7 +64,6 @@ export class IdleGc {
     this.lastCollection = now;
     try {
       this.gc!();
-      this.collections++;
     } catch (e) {
       this.o.onError?.(e);
     }

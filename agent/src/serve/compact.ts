@@ -6,6 +6,7 @@
  * the runtime's rows/s. Every check gives a named error (`code`) with a 4xx.
  */
 import type { IncomingMessage } from 'node:http';
+import { declaredLength } from './body.js';
 
 export const COMPACT_TYPE = 'application/octet-stream';
 export const FEATURES_HEADER = 'x-edgeml-features';
@@ -35,8 +36,8 @@ export function checkCompactHeaders(req: IncomingMessage, width: number, limit: 
   const n = Number(given);
   if (!Number.isInteger(n) || n < 1) throw new CompactError(400, 'bad-feature-count', `${FEATURES_HEADER} must be a whole number of at least 1, not "${String(given).slice(0, 40)}"`);
   if (n !== width) throw new CompactError(422, 'wrong-feature-count', `${FEATURES_HEADER} is ${n}; the model takes ${width} features per row`);
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) throw new CompactError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit} bytes (${Math.floor(limit / (4 * width))} rows)`);
+  const declared = declaredLength(req);
+  if (declared !== undefined && declared > limit) throw new CompactError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit} bytes (${Math.floor(limit / (4 * width))} rows)`);
 }
 
 /**

@@ -120,15 +120,12 @@ export function createPipeline(spec: ModelSpec, runtime: ModelRuntime): ModelPip
       }
     },
     standardise(x, n) {
-      const m = mean;
-      const s = inv;
-      const w = width;
-      for (let o = 0; o < n * w; o += w) {
-        for (let j = 0; j < w; j++) {
+      for (let o = 0; o < n * width; o += width) {
+        for (let j = 0; j < width; j++) {
           const v = x[o + j]!;
           // v - v is NaN for NaN and the infinities, 0 for every finite value.
           if (v - v !== 0) return o + j;
-          x[o + j] = (v - m[j]!) * s[j]!;
+          x[o + j] = (v - mean[j]!) * inv[j]!;
         }
       }
       return -1;

@@ -154,7 +154,8 @@ export async function loadInterpreter(dir: string, timeoutMs = LOAD_TIMEOUT_MS):
     const module = await Promise.race([ready, failed]);
     if (typeof module.TFLiteWebModelRunner?.CreateFromBufferAndOptions !== 'function') throw new Error(`${GLUE} did not register its model runner`);
     return {
-      createRunner: (model, options) => Promise.resolve(createRunner(module, model, options)),
+      // async: a refusal reaches the caller as a rejection, like the interface says.
+      createRunner: async (model, options) => createRunner(module, model, options),
       stderrMark: () => stderrCount,
       stderrSince: (mark) => stderr.slice(Math.max(0, stderr.length - (stderrCount - mark))),
     };
