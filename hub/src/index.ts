@@ -3,7 +3,7 @@ export { Registry, type VersionRecord, type DeviceRecord } from './registry/regi
 export { ArtifactStore } from './store/artifacts.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 export { buildRelease, signRelease, chunkHashes, DEFAULT_CHUNK_SIZE, type ReleaseInput } from './release/manifest.js';
-export { runPipeline, packageArtifact, releaseInputFrom, type Candidate, type PipelineOptions } from './release/pipeline.js';
+export { runPipeline, packageArtifact, releaseInputFrom, trainingOptions, type Candidate, type PipelineOptions, type TrainingFields } from './release/pipeline.js';
 export { runSearchPipeline, type SearchOptions, type SearchOutcome, type DeviceFigures } from './release/search.js';
 export { evaluateGates, type GateLimits, type GateVerdict, type Measured } from './release/gates.js';
 export { tokenHash, newSecret, hashSecret, checkSecret } from './security/credentials.js';

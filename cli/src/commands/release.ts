@@ -9,7 +9,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson, checkFailed, readJsonFile, userError, writeFileAtomic, type ArtifactFormat } from '@edgeml/core';
-import { PublishRequestSchema, releaseConfigFields, releaseInputFrom, runPipeline, type Candidate } from '@edgeml/hub';
+import { PublishRequestSchema, releaseConfigFields, releaseInputFrom, runPipeline, trainingOptions, type Candidate } from '@edgeml/hub';
 import { int8Limits, rangeRuleText } from '@edgeml/tflite';
 import {
   CALIBRATION_MAX_ROWS,
@@ -214,14 +214,8 @@ async function singleCandidate(config: ReleaseConfig, dataFile: string, quiet: b
   const progress = quiet ? undefined : trainingProgress();
   return runPipeline({
     data: dataFile,
-    target: config.target,
-    arch: config.arch,
-    seed: config.seed,
-    format: config.format,
+    ...trainingOptions(config),
     runtimes: deviceRuntimes(),
-    ...(config.task ? { task: config.task } : {}),
-    ...(config.inputShape ? { inputShape: config.inputShape } : {}),
-    ...(config.epochs !== undefined ? { epochs: config.epochs } : {}),
     ...(prepare ? { prepare } : {}),
     ...(progress ? { onEpoch: progress.onEpoch } : {}),
   }).finally(() => progress?.stop());

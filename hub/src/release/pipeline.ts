@@ -125,6 +125,22 @@ export async function prepareData(opts: PipelineOptions): Promise<PreparedData> 
   return { report, splits, ...(baseModel ? { baseModel } : {}), ...(inputShape ? { inputShape } : {}) };
 }
 
+/** The training fields a release config and a retraining job share, as runPipeline takes them. */
+export type TrainingFields = Pick<PipelineOptions, 'target' | 'task' | 'arch' | 'inputShape' | 'seed' | 'epochs' | 'format'>;
+
+/** `TrainingFields` with the absent ones left out (the options are exact: no undefined values). */
+export function trainingOptions(c: TrainingFields): TrainingFields {
+  return {
+    target: c.target,
+    ...(c.arch !== undefined ? { arch: c.arch } : {}),
+    ...(c.seed !== undefined ? { seed: c.seed } : {}),
+    ...(c.format !== undefined ? { format: c.format } : {}),
+    ...(c.task !== undefined ? { task: c.task } : {}),
+    ...(c.inputShape !== undefined ? { inputShape: c.inputShape } : {}),
+    ...(c.epochs !== undefined ? { epochs: c.epochs } : {}),
+  };
+}
+
 export async function runPipeline(opts: PipelineOptions): Promise<Candidate> {
   const data = await prepareData(opts);
   const training = await trainModel(data.splits, {

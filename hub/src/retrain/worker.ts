@@ -8,7 +8,7 @@ import { readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeOutputs, applyPreprocessing, measureRuntime, outputsToTargets, tfjsWasmLoader, type ModelRuntime, type RuntimeLoader, type RuntimeRegistry } from '@edgeml/ml';
 import type { ArtifactFormat, ModelSpec } from '@edgeml/core';
-import { runPipeline } from '../release/pipeline.js';
+import { runPipeline, trainingOptions } from '../release/pipeline.js';
 import { JobSchema, RESULT_FILE, type Job, type Scores, type WorkerResult } from './job.js';
 
 const tflite: RuntimeLoader = async (artifact) => (await import('@edgeml/tflite')).loadTfliteRuntime(artifact);
@@ -77,14 +77,8 @@ async function run(job: Job): Promise<WorkerResult> {
   const c = await runPipeline({
     onEpoch: endIfOrphaned,
     data: job.trainCsv,
-    target: job.target,
-    arch: job.arch,
-    seed: job.seed,
-    format: job.format,
+    ...trainingOptions(job),
     runtimes: deviceRuntimes(),
-    ...(job.task ? { task: job.task } : {}),
-    ...(job.inputShape ? { inputShape: job.inputShape } : {}),
-    ...(job.epochs ? { epochs: job.epochs } : {}),
   });
   const spec = c.training.spec;
   // The rows come in the base data's order, which is the order the candidate was trained in.
